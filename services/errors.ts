@@ -1,0 +1,64 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
+/**
+ * The closed set of failure classes Berth reports. Each maps to one gRPC status code, because
+ * containerd clients branch on the code (AlreadyExists on Content.Write means "skip this blob",
+ * Unavailable means "retry"), never on the message.
+ */
+export type ErrorCode =
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'INVALID_ARGUMENT'
+  | 'FAILED_PRECONDITION'
+  | 'UNAVAILABLE'
+  | 'OUT_OF_RANGE'
+  | 'UNIMPLEMENTED'
+  | 'CANCELLED'
+  | 'DEADLINE_EXCEEDED'
+  | 'INTERNAL';
+
+const GRPC_CODES: Record<ErrorCode, GrpcStatus> = {
+  NOT_FOUND: GrpcStatus.NOT_FOUND,
+  ALREADY_EXISTS: GrpcStatus.ALREADY_EXISTS,
+  INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
+  FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
+  UNAVAILABLE: GrpcStatus.UNAVAILABLE,
+  OUT_OF_RANGE: GrpcStatus.OUT_OF_RANGE,
+  UNIMPLEMENTED: GrpcStatus.UNIMPLEMENTED,
+  CANCELLED: GrpcStatus.CANCELLED,
+  DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
+  INTERNAL: GrpcStatus.INTERNAL,
+};
+
+export class BerthError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BerthError';
+  }
+
+  get grpcCode(): GrpcStatus {
+    return GRPC_CODES[this.code];
+  }
+}
+
+export const notFound = (what: string): BerthError => new BerthError('NOT_FOUND', `${what}: not found`);
+export const alreadyExists = (what: string): BerthError =>
+  new BerthError('ALREADY_EXISTS', `${what}: already exists`);
+export const invalidArgument = (message: string): BerthError => new BerthError('INVALID_ARGUMENT', message);
+export const failedPrecondition = (message: string): BerthError =>
+  new BerthError('FAILED_PRECONDITION', message);
+export const unavailable = (message: string): BerthError => new BerthError('UNAVAILABLE', message);
+
+export function isBerthError(err: unknown, code?: ErrorCode): err is BerthError {
+  return err instanceof BerthError && (code === undefined || err.code === code);
+}
+
+/** Any thrown value as a BerthError: unexpected failures become INTERNAL with their message. */
+export function toBerthError(err: unknown): BerthError {
+  if (err instanceof BerthError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new BerthError('INTERNAL', message);
+}
