@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runOk } from '../helpers/exec.js';
+import { waitPidGone } from '../helpers/cleanup.js';
+
+export interface RunningRegistry {
+  host: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** A port that was free a moment ago; the registry fails to bind if someone took it since. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function registryConfig(storage: string, host: string): string {
+  return `version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: ${storage}
+  delete:
+    enabled: true
+http:
+  addr: ${host}
+`;
+}
+
+async function waitHttpOk(url: string, proc: ChildProcess, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && proc.exitCode === null && proc.signalCode === null) {
+    try {
+      if ((await fetch(url)).ok) return true;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(50);
+  }
+  return false;
+}
+
+async function startOnce(dir: string): Promise<RunningRegistry | undefined> {
+  const host = `127.0.0.1:${await freePort()}`;
+  const config = join(dir, 'config.yml');
+  const logPath = join(dir, 'registry.log');
+  await writeFile(config, registryConfig(join(dir, 'storage'), host));
+  const log = openSync(logPath, 'a');
+  const proc = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  const stop = async (): Promise<void> => {
+    if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    if (!(await waitPidGone(proc.pid, 5_000))) proc.kill('SIGKILL');
+    await waitPidGone(proc.pid, 5_000);
+  };
+  if (await waitHttpOk(`http://${host}/v2/`, proc, 10_000)) return { host, proc, stop };
+  await stop();
+  process.stderr.write(`registry on ${host} did not come up:\n${await readFile(logPath, 'utf8')}\n`);
+  return undefined;
+}
+
+/** Starts docker-registry with its config and storage in `dir`, retrying if the port was taken. */
+export async function startRegistry(dir: string): Promise<RunningRegistry> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const reg = await startOnce(dir);
+    if (reg) return reg;
+  }
+  throw new Error(`docker-registry did not start; see ${join(dir, 'registry.log')}`);
+}
+
+/** Pushes an OCI layout's "latest" to the registry, all platforms, refusing any digest change. */
+export async function pushLayout(layoutDir: string, ref: string): Promise<void> {
+  await runOk(
+    'skopeo',
+    ['copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${layoutDir}:latest`, `docker://${ref}`],
+    { timeoutMs: 120_000 },
+  );
+}
