@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
 import { destroyTree } from './cleanup.js';
 import { ctr } from './ctr.js';
+import { scratchDir } from './scratch.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Daemon output kept in memory; the tail is what explains a failure. */
@@ -39,15 +39,6 @@ export interface Berthd {
   restart(): Promise<void>;
   /** Everything the daemon wrote to stdout and stderr, across restarts. */
   logs(): string;
-}
-
-/** The per-run dir from global setup, or /tmp when used outside a vitest run. */
-function scratchParent(): string {
-  try {
-    return inject('berthRunDir');
-  } catch {
-    return '/tmp';
-  }
 }
 
 function exited(proc: ChildProcess): boolean {
@@ -158,7 +149,7 @@ class BerthdInstance implements Berthd {
  * whatever a crashed test left under the run dir.
  */
 export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
-  const dir = await mkdtemp(join(scratchParent(), 'i-'));
+  const dir = await scratchDir('i-');
   const instance = new BerthdInstance(dir, opts);
   await mkdir(instance.root, { mode: 0o700 });
   await mkdir(instance.state, { mode: 0o700 });

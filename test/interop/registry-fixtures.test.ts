@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runOk } from '../helpers/exec.js';
+import { compareTrees, expectedTree, snapshotTree, type ExpectedTree, type Tree } from '../helpers/tree.js';
 import {
   FIXTURE_IMAGES,
   fixtureImage,
+  fixtureLayerPaths,
   fixtureManifest,
   type FixtureImageName,
   type FixtureLayer,
@@ -167,5 +169,74 @@ describe('fixture image multiarch', () => {
   it('is rejected for a platform it does not have', async () => {
     const r = await run('skopeo', ['inspect', '--tls-verify=false', '--override-arch', 's390x', `docker://${image.ref}`]);
     expect(r.code).not.toBe(0);
+  });
+});
+
+describe('unpacked fixture trees (test/helpers/tree.ts)', () => {
+  let multi: ExpectedTree;
+  let tree: Tree;
+
+  beforeAll(async () => {
+    multi = await expectedTree(fixtureLayerPaths('multi'));
+    tree = await snapshotTree(multi.dir);
+  });
+  afterAll(async () => {
+    await multi?.remove();
+  });
+
+  it('applies file, dir and opaque whiteouts of the top layer', () => {
+    expect(tree.has('data/random/r1.bin')).toBe(false);
+    expect(tree.has('data/random/r0.bin')).toBe(true);
+    expect(tree.has('data/scratch')).toBe(false);
+    expect(tree.has('usr/share/small/d07')).toBe(false);
+    expect(tree.has('usr/share/small/d06/f00.txt')).toBe(true);
+    const d03 = [...tree.keys()].filter((p) => p.startsWith('usr/share/small/d03/'));
+    expect(d03).toEqual(['usr/share/small/d03/fresh.txt']);
+    expect([...tree.keys()].some((p) => p.includes('.wh.'))).toBe(false);
+  });
+
+  it('keeps file kinds, modes, owners and changed contents', () => {
+    const hardA = tree.get('data/links/hard-a.txt');
+    expect(hardA?.hardlinkGroup).toBe('data/links/hard-a.txt');
+    expect(tree.get('data/links/hard-b.txt')?.hardlinkGroup).toBe('data/links/hard-a.txt');
+    expect(tree.get('data/links/rel-link')).toMatchObject({ type: 'symlink', target: '../random/r0.bin' });
+    expect(tree.get('usr/local/bin/suid-tool')).toMatchObject({ type: 'file', mode: 0o4755, uid: 0 });
+    expect(tree.get('home/user/owned.txt')).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(tree.get('home/user')).toMatchObject({ type: 'dir', mode: 0o750 });
+    expect(tree.get('tmp')).toMatchObject({ type: 'dir', mode: 0o1777 });
+    expect(tree.get('etc/motd')?.sha256).toBe(sha256('Welcome to the Berth multi-layer fixture.\n'));
+    expect(tree.get('usr/share/small/d00/f00.txt')?.sha256).toBe(sha256('replaced in L4\n'));
+    expect(tree.get('data/random/r2.bin')?.size).toBe(1572864);
+    expect(tree.size).toBeGreaterThan(2000);
+  });
+
+  it('finds no difference between gzip and plain layers, and reports one it is shown', async () => {
+    const plain = await expectedTree(fixtureLayerPaths('multi-plain'));
+    try {
+      expect(compareTrees(tree, await snapshotTree(plain.dir))).toEqual([]);
+      await runOk('chmod', ['0600', join(plain.dir, 'etc/motd')]);
+      await rm(join(plain.dir, 'etc/multi-release'));
+      await runOk('sh', ['-c', `echo extra > "$1"/extra.txt`, 'sh', plain.dir]);
+      expect(compareTrees(tree, await snapshotTree(plain.dir))).toEqual([
+        'etc/motd: mode 0600, expected 0644',
+        'etc/multi-release: missing',
+        'extra.txt: unexpected file',
+      ]);
+    } finally {
+      await plain.remove();
+    }
+  });
+
+  it('unpacks busybox (gzip and zstd alike) into a root filesystem that runs', async () => {
+    const gz = await expectedTree(fixtureLayerPaths('busybox'));
+    const zst = await expectedTree(fixtureLayerPaths('busybox-zstd'));
+    try {
+      expect(compareTrees(await snapshotTree(gz.dir), await snapshotTree(zst.dir))).toEqual([]);
+      const r = await runOk('chroot', [gz.dir, '/bin/sh', '-c', 'id -u; cat /etc/motd; ls /bin | wc -l']);
+      expect(r.stdout.split('\n').map((l) => l.trim())).toEqual(['0', 'Welcome to the Berth busybox fixture.', '269', '']);
+    } finally {
+      await gz.remove();
+      await zst.remove();
+    }
   });
 });
