@@ -1,5 +1,13 @@
 #include <napi.h>
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+#include "modules.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  berth::RegisterMknod(env, exports);
+  berth::RegisterXattr(env, exports);
+  berth::RegisterMount(env, exports);
+  berth::RegisterResolve(env, exports);
+  return exports;
+}
 
 NODE_API_MODULE(berth_native, Init)

@@ -1,0 +1,19 @@
+// One error convention for every native function: the syscall wrapper returns -errno, the binding
+// turns that into a JS Error whose `code` is the errno name (as Node's fs does), so TypeScript
+// callers branch on err.code the same way for fs and native failures.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+namespace berth {
+
+// Throws a JS Error "<what> <path>: <strerror>" with code = errno name and errno = -number.
+void ThrowErrno(Napi::Env env, int err, const char* what, const std::string& path);
+
+// Throws a TypeError unless info[index] is a string; returns the string (empty on failure).
+bool ArgString(const Napi::CallbackInfo& info, size_t index, std::string* out);
+bool ArgUint32(const Napi::CallbackInfo& info, size_t index, uint32_t* out);
+
+}  // namespace berth

@@ -1,0 +1,102 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/**
+ * Typed wrapper over the native addon: the only importer of berth_native.node. Every function
+ * throws an Error whose `code` is the errno name ('ENOENT', 'EPERM', ...) and whose message names
+ * the path, like Node's own fs errors.
+ */
+
+export interface ResolvedPath {
+  /** Host path of the object the name reaches; contains no symlinks. */
+  path: string;
+  /** st_mode of that object (type and permission bits). */
+  mode: number;
+}
+
+export interface MountConstants {
+  MS_RDONLY: number;
+  MS_NOSUID: number;
+  MS_NODEV: number;
+  MS_NOEXEC: number;
+  MS_SYNCHRONOUS: number;
+  MS_REMOUNT: number;
+  MS_MANDLOCK: number;
+  MS_DIRSYNC: number;
+  MS_NOATIME: number;
+  MS_NODIRATIME: number;
+  MS_BIND: number;
+  MS_REC: number;
+  MS_PRIVATE: number;
+  MS_SLAVE: number;
+  MS_SHARED: number;
+  MS_UNBINDABLE: number;
+  MS_RELATIME: number;
+  MS_STRICTATIME: number;
+  MNT_FORCE: number;
+  MNT_DETACH: number;
+  UMOUNT_NOFOLLOW: number;
+}
+
+interface NativeBinding {
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
+  lgetxattr(path: string, name: string): Buffer;
+  llistxattr(path: string): string[];
+  lremovexattr(path: string, name: string): void;
+  mount(source: string, target: string, fstype: string, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  resolveInRoot(root: string, path: string): ResolvedPath;
+  mountConstants: MountConstants;
+}
+
+// Source runs from services/native/, compiled code from dist/services/native/.
+function addonPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const compiled = path.basename(path.resolve(here, '../..')) === 'dist';
+  const repoRoot = path.resolve(here, compiled ? '../../..' : '../..');
+  return path.join(repoRoot, 'native/addon/build/Release/berth_native.node');
+}
+
+const binding = createRequire(import.meta.url)(addonPath()) as NativeBinding;
+
+/** Creates a filesystem node; `mode` includes the type (fs.constants.S_IFCHR, S_IFBLK, S_IFIFO). */
+export function mknod(file: string, mode: number, major: number, minor: number): void {
+  binding.mknod(file, mode, major, minor);
+}
+
+/** Sets an extended attribute without following a final symlink. */
+export function lsetxattr(file: string, name: string, value: Buffer, flags = 0): void {
+  binding.lsetxattr(file, name, value, flags);
+}
+
+export function lgetxattr(file: string, name: string): Buffer {
+  return binding.lgetxattr(file, name);
+}
+
+export function llistxattr(file: string): string[] {
+  return binding.llistxattr(file);
+}
+
+export function lremovexattr(file: string, name: string): void {
+  binding.lremovexattr(file, name);
+}
+
+export function mount(source: string, target: string, fstype: string, flags: number, data: string | null): void {
+  binding.mount(source, target, fstype, flags, data);
+}
+
+export function umount2(target: string, flags: number): void {
+  binding.umount2(target, flags);
+}
+
+/**
+ * Resolves `name` as if `root` were "/" (openat2 RESOLVE_IN_ROOT): "..", absolute names and
+ * symlinks, including absolute ones, all stay inside root. Follows a final symlink.
+ */
+export function resolveInRoot(root: string, name: string): ResolvedPath {
+  return binding.resolveInRoot(root, name);
+}
+
+export const mountConstants: Readonly<MountConstants> = binding.mountConstants;
