@@ -1,0 +1,706 @@
+#include "container.h"
+
+#include "cgroups.h"
+#include "mounts.h"
+#include "process.h"
+#include "seccomp.h"
+#include "spec.h"
+#include "state.h"
+#include "sync.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define OCI_VERSION "1.1.0"
+
+static pid_t clone3_flags(uint64_t flags, int cgfd)
+{
+	struct clone_args a = {.flags = flags, .exit_signal = SIGCHLD};
+	if (cgfd >= 0) {
+		a.flags |= CLONE_INTO_CGROUP;
+		a.cgroup = cgfd;
+	}
+	pid_t pid = syscall(SYS_clone3, &a, sizeof a);
+	/* Kernels without clone3 or CLONE_INTO_CGROUP: the parent then writes cgroup.procs. */
+	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL))
+		return clone3_flags(flags, -1);
+	if (pid < 0 && errno == ENOSYS)
+		pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+	return pid;
+}
+
+static int pidfd_open(pid_t pid) { return syscall(SYS_pidfd_open, pid, 0); }
+
+static void now_rfc3339(char *out, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, len - n, ".%09ldZ", ts.tv_nsec);
+}
+
+static void remove_state_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(dir);
+}
+
+static int write_idmaps(pid_t pid, const struct spec *s)
+{
+	for (int g = 0; g < 2; g++) {
+		const struct idmap *m = g ? s->gidm : s->uidm;
+		size_t n = g ? s->n_gidm : s->n_uidm;
+		cleanup_buf struct buf b = {0};
+		for (size_t i = 0; i < n; i++)
+			buf_printf(&b, "%u %u %u\n", m[i].cid, m[i].hid, m[i].size);
+		char p[64];
+		snprintf(p, sizeof p, "/proc/%d/%s", pid, g ? "gid_map" : "uid_map");
+		int r = write_file_at(AT_FDCWD, p, b.p, b.len);
+		if (r < 0)
+			return fail(-r, "invalid %s mapping (%s)", g ? "gid" : "uid", b.p ? strtok(b.p, "\n") : "");
+	}
+	return 0;
+}
+
+static void hook_state(struct buf *b, const struct spec *s, const char *id, const char *status, pid_t pid,
+		       const char *bundle)
+{
+	buf_printf(b, "{\"ociVersion\":\"%s\",\"id\":", OCI_VERSION);
+	buf_json_str(b, id);
+	buf_printf(b, ",\"status\":\"%s\",\"pid\":%d,\"bundle\":", status, pid);
+	buf_json_str(b, bundle);
+	buf_printf(b, ",\"annotations\":{");
+	JFOR(kv, s->annotations) {
+		if (kv->type != J_STR)
+			continue;
+		buf_printf(b, "%s", kv == s->annotations->child ? "" : ",");
+		buf_json_str(b, kv->key);
+		buf_printf(b, ":");
+		buf_json_str(b, kv->s);
+	}
+	buf_printf(b, "}}");
+}
+
+/* ---- the container's init, in the cloned child ---- */
+
+struct init_ctx {
+	const struct spec *s;
+	const char *rootfs, *cgpath;
+	int sock, fifo_fd, console_fd, preserve_fds;
+	bool fast; /* namespaces came with the clone; none had to be joined */
+	void *seccomp;
+};
+
+/* Joins namespaces given by path, then creates the others in the order the kernel needs: the
+ * user namespace first so that it owns the rest. A new or joined pid namespace only applies to
+ * children, so the init is forked (as a sibling, CLONE_PARENT) and this process exits. */
+static int join_namespaces(struct init_ctx *c)
+{
+	const struct spec *s = c->s;
+	int fds[NS_COUNT], r = 0;
+	for (int k = 0; k < NS_COUNT; k++) {
+		fds[k] = -1;
+		if (s->ns_path[k] && (fds[k] = open(s->ns_path[k], O_RDONLY | O_CLOEXEC)) < 0)
+			r = fail(errno, "open %s namespace `%s`", ns_desc[k].spec, s->ns_path[k]);
+	}
+	for (int k = 0; k < NS_COUNT && r == 0; k++)
+		if (fds[k] >= 0 && setns(fds[k], ns_desc[k].flag) < 0)
+			r = fail(errno, "join %s namespace `%s`", ns_desc[k].spec, s->ns_path[k]);
+	for (int k = 0; k < NS_COUNT; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	if (r < 0)
+		return r;
+	if (s->ns_on[NS_USER] && !s->ns_path[NS_USER]) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			return fail(errno, "create user namespace");
+		if ((r = sync_send(c->sock, SYNC_USERMAP, getpid(), NULL)) < 0 || (r = sync_expect(c->sock, SYNC_USERMAP_DONE)) < 0)
+			return r;
+	}
+	int flags = 0;
+	for (int k = 0; k < NS_COUNT; k++)
+		if (s->ns_on[k] && !s->ns_path[k] && k != NS_USER && k != NS_CGROUP)
+			flags |= ns_desc[k].flag;
+	if (flags && unshare(flags) < 0)
+		return fail(errno, "create namespaces");
+	if (!s->ns_on[NS_PID])
+		return 0;
+	struct clone_args a = {.flags = CLONE_PARENT};
+	pid_t pid = syscall(SYS_clone3, &a, sizeof a);
+	if (pid < 0)
+		return fail(errno, "fork the container init");
+	if (pid > 0) {
+		sync_send(c->sock, SYNC_PID, pid, NULL);
+		_exit(0);
+	}
+	return 0;
+}
+
+static int init_run(struct init_ctx *c)
+{
+	const struct spec *s = c->s;
+	int r;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return fail(errno, "prctl");
+	if ((r = sync_expect(c->sock, SYNC_GO)) < 0)
+		return r;
+	if (!c->fast && (r = join_namespaces(c)) < 0)
+		return r;
+	if (s->ns_on[NS_USER] && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		return fail(errno, "become root in the user namespace (is container uid/gid 0 mapped?)");
+	if (s->ns_on[NS_CGROUP] && !s->ns_path[NS_CGROUP] && unshare(CLONE_NEWCGROUP) < 0)
+		return fail(errno, "create cgroup namespace");
+	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+		return fail(errno, "set hostname");
+	if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
+		return fail(errno, "set domainname");
+	struct rootfs_ctx rc = {.s = s, .rootfs = c->rootfs, .cgpath = c->cgpath, .userns = s->ns_on[NS_USER], .devnull_fd = -1};
+	cleanup_close int rootfd = -1;
+	if ((r = rootfs_prepare(&rc, &rootfd)) < 0)
+		return r;
+	struct sync_msg hs = {0};
+	bool hooks = s->hooks[HOOK_PRESTART].n || s->hooks[HOOK_CREATE_RUNTIME].n || s->hooks[HOOK_CREATE_CONTAINER].n ||
+		     s->hooks[HOOK_START_CONTAINER].n;
+	if (hooks) {
+		if ((r = sync_send(c->sock, SYNC_HOOKS, 0, NULL)) < 0 || (r = sync_recv(c->sock, &hs)) < 0)
+			return r;
+		if ((r = run_hooks(s->hooks[HOOK_CREATE_CONTAINER].v, s->hooks[HOOK_CREATE_CONTAINER].n, "createContainer",
+				   hs.text)) < 0)
+			return r;
+	}
+	if ((r = rootfs_pivot(&rc, rootfd)) < 0 || (r = rootfs_finish(&rc)) < 0)
+		return r;
+	if (s->proc.terminal && (r = console_setup(c->console_fd, &s->proc, true)) < 0)
+		return r;
+	if (c->console_fd >= 0)
+		close(c->console_fd);
+	cleanup_free char *exe = NULL;
+	if ((r = process_find_exec(&s->proc, &exe)) < 0 || (r = process_finalize(&s->proc, c->seccomp)) < 0 ||
+	    (r = process_close_fds(c->preserve_fds)) < 0)
+		return r;
+	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+		return fail(errno, "prctl");
+	if ((r = sync_send(c->sock, SYNC_READY, 0, NULL)) < 0)
+		return r;
+	close(c->sock);
+	c->sock = -1;
+	/* Blocks until `start` opens the other end. */
+	char fp[64];
+	snprintf(fp, sizeof fp, "/proc/self/fd/%d", c->fifo_fd);
+	int w = open(fp, O_WRONLY | O_CLOEXEC);
+	if (w < 0 || write(w, "0", 1) != 1)
+		return fail(errno, "exec fifo");
+	close(w);
+	close(c->fifo_fd);
+	if (s->hooks[HOOK_START_CONTAINER].n) {
+		char *st = strstr(hs.text, "\"creating\"");
+		if (st)
+			memcpy(st, "\"created\" ", 10);
+		if ((r = run_hooks(s->hooks[HOOK_START_CONTAINER].v, s->hooks[HOOK_START_CONTAINER].n, "startContainer",
+				   hs.text)) < 0)
+			return r;
+	}
+	execve(exe, (char **)s->proc.args, (char **)(s->proc.env ? s->proc.env : (const char *[]){NULL}));
+	return fail(errno, "exec `%s`", exe);
+}
+
+static void __attribute__((noreturn)) init_main(struct init_ctx *c)
+{
+	init_run(c);
+	if (c->sock >= 0)
+		sync_send(c->sock, SYNC_ERROR, 0, g_err);
+	else
+		fprintf(stderr, "berth-runtime: %s\n", g_err);
+	_exit(1);
+}
+
+/* ---- create ---- */
+
+struct created {
+	char *dir, *cgpath;
+	pid_t pids[2]; /* intermediate child and init */
+	bool cg_made;
+};
+
+static void undo_create(struct created *c)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->pids[i] > 0) {
+			kill(c->pids[i], SIGKILL);
+			waitpid(c->pids[i], NULL, 0);
+		}
+	if (c->cg_made)
+		cg_destroy(c->cgpath);
+	if (c->dir)
+		remove_state_dir(c->dir);
+}
+
+static int read_spec(const char *bundle, struct spec *s, char **text, size_t *len)
+{
+	cleanup_free char *p = xasprintf("%s/config.json", bundle);
+	int r = read_file_at(AT_FDCWD, p, text, len);
+	if (r < 0)
+		return r;
+	return spec_load(s, *text, *len);
+}
+
+static int parent_loop(int sock, struct created *cr, const struct spec *s, const char *id, const char *bundle,
+		       const char *dir, struct cstate *st)
+{
+	for (;;) {
+		struct sync_msg m;
+		int r = sync_recv(sock, &m);
+		if (r < 0)
+			return r;
+		switch (m.type) {
+		case SYNC_USERMAP:
+			if ((r = write_idmaps(m.value, s)) < 0)
+				return r;
+			if ((r = sync_send(sock, SYNC_USERMAP_DONE, 0, NULL)) < 0)
+				return r;
+			break;
+		case SYNC_PID:
+			if (cr->pids[0] <= 0)
+				return fail(0, "sync: unexpected init pid");
+			waitpid(cr->pids[0], NULL, 0);
+			cr->pids[0] = 0;
+			cr->pids[1] = m.value;
+			break;
+		case SYNC_HOOKS: {
+			cleanup_buf struct buf b = {0};
+			st->pid = cr->pids[1];
+			if ((r = state_save(dir, st)) < 0)
+				return r;
+			hook_state(&b, s, id, "creating", cr->pids[1], bundle);
+			if ((r = run_hooks(s->hooks[HOOK_PRESTART].v, s->hooks[HOOK_PRESTART].n, "prestart", b.p)) < 0 ||
+			    (r = run_hooks(s->hooks[HOOK_CREATE_RUNTIME].v, s->hooks[HOOK_CREATE_RUNTIME].n, "createRuntime", b.p)) < 0)
+				return r;
+			if (b.len >= sizeof m.text)
+				return fail(E2BIG, "hook state too large");
+			if ((r = sync_send(sock, SYNC_HOOKS_DONE, 0, b.p)) < 0)
+				return r;
+			break;
+		}
+		case SYNC_READY:
+			return 0;
+		default:
+			return fail(0, "sync: unexpected message %d", m.type);
+		}
+	}
+}
+
+int container_create(const struct create_opts *o, pid_t *init_pid)
+{
+	int r = valid_id(o->id);
+	if (r < 0)
+		return r;
+	char bundle[PATH_MAX], rootfs[PATH_MAX];
+	if (!realpath(o->bundle ? o->bundle : ".", bundle))
+		return fail(errno, "bundle `%s`", o->bundle ? o->bundle : ".");
+	struct spec s cleanup_spec = {0};
+	cleanup_free char *text = NULL;
+	size_t len;
+	if ((r = read_spec(bundle, &s, &text, &len)) < 0)
+		return r;
+	cleanup_free char *rp = s.root[0] == '/' ? xstrdup(s.root) : xasprintf("%s/%s", bundle, s.root);
+	if (!realpath(rp, rootfs))
+		return fail(errno, "rootfs `%s`", rp);
+	struct stat sb;
+	if (stat(rootfs, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return fail(ENOTDIR, "rootfs `%s`", rootfs);
+	if (s.proc.terminal && !o->console_socket)
+		return fail(0, "process.terminal is set but no --console-socket was given");
+	void *seccomp cleanup_seccomp = NULL;
+	if (s.seccomp && (r = seccomp_build(s.seccomp, &seccomp)) < 0)
+		return r;
+	cleanup_close int console = -1;
+	if (o->console_socket && (console = console_connect(o->console_socket)) < 0)
+		return console;
+
+	if (mkdir(o->root, 0700) < 0 && errno != EEXIST && (r = mkdir_p(o->root, 0700)) < 0)
+		return r;
+	/* Declared before `cr`, so they outlive its cleanup. */
+	cleanup_free char *dir = state_dir(o->root, o->id), *cgpath = cg_path(s.cgroups_path, o->id);
+	struct created cr __attribute__((cleanup(undo_create))) = {0};
+	if (mkdir(dir, 0700) < 0)
+		return errno == EEXIST ? fail(EEXIST, "container `%s` already exists", o->id) : fail(errno, "mkdir `%s`", dir);
+	cr.dir = dir;
+	cleanup_free char *cfgcopy = xasprintf("%s/config.json", dir), *fifo = xasprintf("%s/exec.fifo", dir);
+	char created[64];
+	now_rfc3339(created, sizeof created);
+	struct cstate st = {.id = o->id, .bundle = bundle, .rootfs = rootfs, .created = created, .status = "creating", .cgroup = cgpath};
+	if ((r = write_file_atomic(cfgcopy, text, len, 0600)) < 0 || (r = state_save(dir, &st)) < 0)
+		return r;
+	if (mkfifo(fifo, 0600) < 0 || chmod(fifo, 0622) < 0)
+		return fail(errno, "exec fifo `%s`", fifo);
+	cleanup_close int fifo_fd = open(fifo, O_PATH | O_CLOEXEC);
+	if (fifo_fd < 0)
+		return fail(errno, "open exec fifo");
+	cr.cgpath = cgpath;
+	cr.cg_made = true;
+	if ((r = cg_create(cgpath, &s)) < 0)
+		return r;
+	cleanup_close int cgfd = cg_open_unified(cgpath);
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return fail(errno, "socketpair");
+	cleanup_close int sock = sp[0], child_sock = sp[1];
+
+	bool fast = true;
+	uint64_t flags = 0;
+	for (int k = 0; k < NS_COUNT; k++) {
+		if (s.ns_path[k])
+			fast = false;
+		if (s.ns_on[k] && k != NS_CGROUP)
+			flags |= ns_desc[k].flag;
+	}
+	if (!fast)
+		flags = 0;
+	pid_t pid = clone3_flags(flags, cgfd);
+	if (pid < 0)
+		return fail(errno, "clone the container init");
+	if (pid == 0) {
+		close(sock);
+		close(cgfd);
+		struct init_ctx c = {&s, rootfs, cgpath, child_sock, fifo_fd, console, o->preserve_fds, fast, seccomp};
+		init_main(&c);
+	}
+	close(move_fd(&child_sock));
+	/* Without the fast path and with a pid namespace, this child forks the init and leaves. */
+	cr.pids[!fast && s.ns_on[NS_PID] ? 0 : 1] = pid;
+	if ((r = cg_attach(cgpath, pid, cgfd >= 0)) < 0)
+		return r;
+	if (s.proc.has_oom) {
+		char p[64];
+		snprintf(p, sizeof p, "/proc/%d/oom_score_adj", pid);
+		if ((r = write_str_at(AT_FDCWD, p, "%lld", (long long)s.proc.oom)) < 0)
+			return r;
+	}
+	if (fast && s.ns_on[NS_USER] && (r = write_idmaps(pid, &s)) < 0)
+		return r;
+	if ((r = sync_send(sock, SYNC_GO, 0, NULL)) < 0 || (r = parent_loop(sock, &cr, &s, o->id, bundle, dir, &st)) < 0)
+		return r;
+	st.pid = cr.pids[1];
+	st.start_time = proc_start_time(st.pid, NULL);
+	st.status = "created";
+	if ((r = state_save(dir, &st)) < 0)
+		return r;
+	if (o->pid_file) {
+		char v[32];
+		int n = snprintf(v, sizeof v, "%d", st.pid);
+		if ((r = write_file_atomic(o->pid_file, v, n, 0644)) < 0)
+			return r;
+	}
+	*init_pid = st.pid;
+	memset(&cr, 0, sizeof cr);
+	return 0;
+}
+
+/* ---- start, kill, delete, pause ---- */
+
+static int load_live(const char *root, const char *id, struct cstate *st, const char **status)
+{
+	int r = state_load(root, id, st);
+	if (r < 0)
+		return r;
+	*status = state_status(root, st);
+	return 0;
+}
+
+static int load_spec_of(const char *root, const char *id, struct spec *s, char **text)
+{
+	cleanup_free char *p = xasprintf("%s/%s/config.json", root, id);
+	size_t len;
+	int r = read_file_at(AT_FDCWD, p, text, &len);
+	return r < 0 ? r : spec_load(s, *text, len);
+}
+
+int container_start(const char *root, const char *id)
+{
+	struct cstate st cleanup_state = {0};
+	const char *status;
+	int r = load_live(root, id, &st, &status);
+	if (r < 0)
+		return r;
+	if (strcmp(status, "created"))
+		return fail(0, "cannot start a container that is %s", status);
+	cleanup_free char *fifo = xasprintf("%s/%s/exec.fifo", root, id);
+	cleanup_close int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	cleanup_close int pfd = pidfd_open(st.pid);
+	if (fd < 0 || pfd < 0)
+		return fail(errno, "open exec fifo");
+	struct pollfd p[2] = {{fd, POLLIN, 0}, {pfd, POLLIN, 0}};
+	char c;
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return fail(errno, "poll exec fifo");
+		if (read(fd, &c, 1) == 1)
+			break;
+		if (p[1].revents)
+			return fail(0, "container init exited before it was started");
+	}
+	unlink(fifo);
+	struct spec s cleanup_spec = {0};
+	cleanup_free char *text = NULL;
+	if (load_spec_of(root, id, &s, &text) == 0 && s.hooks[HOOK_POSTSTART].n) {
+		cleanup_buf struct buf b = {0};
+		hook_state(&b, &s, id, "running", st.pid, st.bundle);
+		if ((r = run_hooks(s.hooks[HOOK_POSTSTART].v, s.hooks[HOOK_POSTSTART].n, "poststart", b.p)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int parse_signal(const char *s, int *sig);
+
+int container_kill(const char *root, const char *id, int sig, bool all)
+{
+	struct cstate st cleanup_state = {0};
+	const char *status;
+	int r = load_live(root, id, &st, &status);
+	if (r < 0)
+		return r;
+	if (!strcmp(status, "stopped") || !strcmp(status, "creating"))
+		return fail(0, "container `%s` is not running", id);
+	if (all) {
+		cleanup_free pid_t *pids = NULL;
+		size_t n = 0;
+		if ((r = cg_pids(st.cgroup, &pids, &n)) < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], sig);
+		return 0;
+	}
+	cleanup_close int pfd = pidfd_open(st.pid);
+	if (pfd < 0 || syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) < 0)
+		return fail(errno, "kill container `%s`", id);
+	return 0;
+}
+
+static int wait_gone(pid_t pid, int timeout_ms)
+{
+	cleanup_close int pfd = pidfd_open(pid);
+	if (pfd < 0)
+		return 0;
+	struct pollfd p = {pfd, POLLIN, 0};
+	int n = poll(&p, 1, timeout_ms);
+	if (n == 0)
+		return fail(ETIMEDOUT, "process %d did not exit", pid);
+	/* If it is our own child (run), reap it so its cgroup can go. */
+	waitpid(pid, NULL, WNOHANG);
+	return 0;
+}
+
+static int destroy(const char *root, const struct cstate *st)
+{
+	struct spec s cleanup_spec = {0};
+	cleanup_free char *text = NULL;
+	if (load_spec_of(root, st->id, &s, &text) == 0 && s.hooks[HOOK_POSTSTOP].n) {
+		cleanup_buf struct buf b = {0};
+		hook_state(&b, &s, st->id, "stopped", 0, st->bundle);
+		if (run_hooks(s.hooks[HOOK_POSTSTOP].v, s.hooks[HOOK_POSTSTOP].n, "poststop", b.p) < 0)
+			log_error(g_err);
+	}
+	int r = cg_destroy(st->cgroup);
+	cleanup_free char *dir = state_dir(root, st->id);
+	remove_state_dir(dir);
+	return r;
+}
+
+int container_delete(const char *root, const char *id, bool force)
+{
+	struct cstate st cleanup_state = {0};
+	const char *status;
+	int r = load_live(root, id, &st, &status);
+	if (r < 0)
+		return r;
+	bool created = !strcmp(status, "created"), stopped = !strcmp(status, "stopped");
+	if (!stopped && !created && !force && strcmp(status, "creating"))
+		return fail(0, "cannot delete container `%s` that is not stopped: %s", id, status);
+	if (!stopped && st.pid) {
+		cleanup_free pid_t *pids = NULL;
+		size_t n = 0;
+		kill(st.pid, SIGKILL);
+		if (cg_pids(st.cgroup, &pids, &n) == 0)
+			for (size_t i = 0; i < n; i++)
+				kill(pids[i], SIGKILL);
+		if (!strcmp(status, "paused"))
+			cg_freeze(st.cgroup, false);
+		if ((r = wait_gone(st.pid, 10000)) < 0)
+			return r;
+	}
+	return destroy(root, &st);
+}
+
+int container_pause(const char *root, const char *id, bool pause)
+{
+	struct cstate st cleanup_state = {0};
+	const char *status;
+	int r = load_live(root, id, &st, &status);
+	if (r < 0)
+		return r;
+	if (strcmp(status, pause ? "running" : "paused"))
+		return fail(0, "container `%s` is %s, not %s", id, status, pause ? "running" : "paused");
+	return cg_freeze(st.cgroup, pause);
+}
+
+int container_state(const char *root, const char *id)
+{
+	struct cstate st cleanup_state = {0};
+	const char *status;
+	int r = load_live(root, id, &st, &status);
+	if (r < 0)
+		return r;
+	cleanup_buf struct buf b = {0};
+	state_json(&b, root, &st, status, true, OCI_VERSION);
+	printf("%s\n", b.p);
+	return 0;
+}
+
+int container_list(const char *root, bool json, bool quiet)
+{
+	DIR *d = opendir(root);
+	if (!d && errno != ENOENT)
+		return fail(errno, "open `%s`", root);
+	cleanup_buf struct buf b = {0};
+	if (json)
+		buf_printf(&b, "[");
+	else if (!quiet)
+		buf_printf(&b, "%-12s %-8s %-10s %-40s %-31s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+	bool first = true;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		struct cstate st cleanup_state = {0};
+		if (state_load(root, e->d_name, &st) < 0)
+			continue;
+		const char *status = state_status(root, &st);
+		if (json) {
+			buf_printf(&b, "%s", first ? "" : ",");
+			state_json(&b, root, &st, status, false, OCI_VERSION);
+		} else if (quiet) {
+			buf_printf(&b, "%s\n", st.id);
+		} else {
+			buf_printf(&b, "%-12s %-8d %-10s %-40s %-31s %s\n", st.id, strcmp(status, "stopped") ? st.pid : 0, status,
+				   st.bundle, st.created, "root");
+		}
+		first = false;
+	}
+	if (d)
+		closedir(d);
+	if (json)
+		buf_printf(&b, "]\n");
+	fputs(b.p ? b.p : "", stdout);
+	return 0;
+}
+
+int container_ps(const char *root, const char *id, bool json, char **ps_args, int n_ps_args)
+{
+	struct cstate st cleanup_state = {0};
+	const char *status;
+	int r = load_live(root, id, &st, &status);
+	if (r < 0)
+		return r;
+	cleanup_free pid_t *pids = NULL;
+	size_t n = 0;
+	if (strcmp(status, "stopped") && (r = cg_pids(st.cgroup, &pids, &n)) < 0)
+		return r;
+	if (json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++)
+			printf("%s%d", i ? "," : "", pids[i]);
+		printf("]\n");
+		return 0;
+	}
+	/* Like runc: run ps(1) with the given options (default -ef) and keep the header and the
+	 * lines whose PID column is one of the container's. */
+	int pp[2];
+	if (pipe2(pp, O_CLOEXEC) < 0)
+		return fail(errno, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pp[1], 1);
+		char *argv[64] = {"ps"};
+		int k = 1;
+		for (int i = 0; i < n_ps_args && k < 62; i++)
+			argv[k++] = ps_args[i];
+		if (k == 1)
+			argv[k++] = "-ef";
+		argv[k] = NULL;
+		execvp("ps", argv);
+		_exit(127);
+	}
+	close(pp[1]);
+	FILE *f cleanup_file = fdopen(pp[0], "r");
+	char line[4096];
+	int pidcol = -1;
+	while (f && fgets(line, sizeof line, f)) {
+		char copy[4096];
+		strcpy(copy, line);
+		int col = 0;
+		bool keep = false;
+		for (char *save, *t = strtok_r(copy, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save), col++) {
+			if (pidcol < 0 && !strcmp(t, "PID")) {
+				pidcol = col;
+				keep = true;
+				break;
+			}
+			if (col == pidcol)
+				for (size_t i = 0; i < n; i++)
+					keep |= atoi(t) == pids[i];
+		}
+		if (keep)
+			fputs(line, stdout);
+	}
+	waitpid(pid, NULL, 0);
+	return 0;
+}
+
+/* ---- run ---- */
+
+static pid_t fwd_pid;
+static void forward(int sig) { kill(fwd_pid, sig); }
+
+int container_run(const struct create_opts *o, bool detach, int *exit_code)
+{
+	pid_t pid;
+	int r = container_create(o, &pid);
+	if (r < 0)
+		return r;
+	if ((r = container_start(o->root, o->id)) < 0) {
+		container_delete(o->root, o->id, true);
+		return r;
+	}
+	if (detach) {
+		*exit_code = 0;
+		return 0;
+	}
+	fwd_pid = pid;
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		signal(sigs[i], forward);
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return fail(errno, "wait for the container");
+	*exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return container_delete(o->root, o->id, true);
+}

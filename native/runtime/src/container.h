@@ -1,0 +1,28 @@
+/* The lifecycle operations behind the CLI verbs. */
+#pragma once
+#include "util.h"
+
+struct create_opts {
+	const char *root, *id, *bundle, *pid_file, *console_socket;
+	int preserve_fds;
+	bool foreground; /* `run` without --detach: the caller waits for the init and deletes */
+};
+
+struct exec_opts {
+	const char *root, *id, *process_file, *pid_file, *console_socket, *cwd, *user, *apparmor;
+	const char **args, **env, **caps, **agids;
+	size_t n_args, n_env, n_caps, n_agids;
+	int preserve_fds;
+	bool tty, detach, nnp;
+};
+
+int container_create(const struct create_opts *o, pid_t *init_pid);
+int container_start(const char *root, const char *id);
+int container_run(const struct create_opts *o, bool detach, int *exit_code);
+int container_exec(const struct exec_opts *o, int *exit_code);
+int container_kill(const char *root, const char *id, int sig, bool all);
+int container_delete(const char *root, const char *id, bool force);
+int container_pause(const char *root, const char *id, bool pause);
+int container_ps(const char *root, const char *id, bool json, char **ps_args, int n_ps_args);
+int container_state(const char *root, const char *id);
+int container_list(const char *root, bool json, bool quiet);

@@ -1,0 +1,14 @@
+/* What turns a cloned process into the container's process: console, rlimits, user and groups,
+ * capabilities, no_new_privs, LSM labels, seccomp, cwd, and the fds it may keep. Shared by the
+ * container's init and by `exec`. */
+#pragma once
+#include "spec.h"
+
+int console_connect(const char *path);
+int console_setup(int sock, const struct process *p, bool bind_dev_console);
+int process_finalize(const struct process *p, void *seccomp);
+int process_find_exec(const struct process *p, char **out);
+/* Everything above 2 and the preserved fds is closed on exec; this also covers the fds the
+ * caller leaked to us, which is what CVE-2024-21626 used. */
+int process_close_fds(int preserve_fds);
+int run_hooks(const struct hook *h, size_t n, const char *kind, const char *state_json);

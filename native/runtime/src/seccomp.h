@@ -1,0 +1,14 @@
+/* linux.seccomp to a libseccomp filter. The filter is compiled in the parent, before any
+ * namespace exists, so a bad profile fails `create` cleanly; the child only loads it. */
+#pragma once
+#include "json.h"
+
+int seccomp_build(const struct jv *cfg, void **out);
+int seccomp_install(void *ctx);
+void seccomp_free_ptr(void **ctx);
+#define cleanup_seccomp __attribute__((cleanup(seccomp_free_ptr)))
+/* For `features` and `spec`. */
+extern const char *const seccomp_action_names[];
+extern const char *const seccomp_op_names[];
+extern const char *const seccomp_flag_names[];
+void seccomp_default_profile(struct buf *b);

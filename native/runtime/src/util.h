@@ -1,0 +1,51 @@
+/* Shared helpers: the error slot, scope cleanup, small file and string utilities. */
+#pragma once
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* berth-runtime is single-threaded and short-lived, so one error slot per process is enough:
+ * the failing function fills it and returns -errno; callers add context on the way up, and the
+ * container's init sends the final text back to the parent over the sync socket. */
+extern char g_err[1024];
+int fail(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int fail_ctx(int ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void free_ptr(void *p);
+void close_ptr(const int *fd);
+void fclose_ptr(FILE **f);
+#define cleanup_free __attribute__((cleanup(free_ptr)))
+#define cleanup_close __attribute__((cleanup(close_ptr)))
+#define cleanup_file __attribute__((cleanup(fclose_ptr)))
+
+static inline int move_fd(int *fd) { int r = *fd; *fd = -1; return r; }
+static inline void *move_ptr(void *pp) { void **p = pp; void *r = *p; *p = NULL; return r; }
+
+int read_file_at(int dirfd, const char *path, char **out, size_t *len);
+int write_file_at(int dirfd, const char *path, const char *data, size_t len);
+int write_str_at(int dirfd, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
+int mkdir_p(const char *path, mode_t mode);
+int write_all(int fd, const void *buf, size_t len);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable string for producing JSON and messages. */
+struct buf { char *p; size_t len, cap; };
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_json_str(struct buf *b, const char *s);
+void buf_free(struct buf *b);
+#define cleanup_buf __attribute__((cleanup(buf_free)))
+
+/* Logging: --log FILE, --log-format json|text, --debug. */
+void log_open(const char *path, bool json, bool debug);
+void log_error(const char *msg);
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
