@@ -168,9 +168,11 @@ int process_finalize(const struct process *p, void *seccomp)
 		return r;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return fail(errno, "clear ambient capabilities");
+	/* An ambient capability needs to be permitted and inheritable; configs (runc's own `spec`)
+	 * often list ambient ones without inheritable. Like runc, those are skipped, not fatal. */
 	for (int cap = 0; cap < 64; cap++)
 		if ((p->caps[CAP_AMBIENT] & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
-			return fail(errno, "raise ambient capability %d", cap);
+			log_debug("ambient capability %d not raised: %s", cap, strerror(errno));
 	umask(p->has_umask ? p->umask : 022);
 	if ((r = enter_cwd(p->cwd)) < 0)
 		return r;
