@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runOk } from '../helpers/exec.js';
+import { chainId } from '../helpers/snapshots.js';
 import { compareTrees, expectedTree, snapshotTree, type ExpectedTree, type Tree } from '../helpers/tree.js';
 import {
   FIXTURE_IMAGES,
@@ -238,5 +239,15 @@ describe('unpacked fixture trees (test/helpers/tree.ts)', () => {
       await gz.remove();
       await zst.remove();
     }
+  });
+});
+
+describe('chain IDs (test/helpers/snapshots.ts)', () => {
+  it('match an independent computation with sha256sum', async () => {
+    const diffIds = fixtureManifest('multi').layers.map((l) => l.diffId);
+    const script = 'c=$1; shift; for d; do c=sha256:$(printf "%s %s" "$c" "$d" | sha256sum | cut -c1-64); done; echo "$c"';
+    const r = await runOk('bash', ['-c', script, 'chain', ...diffIds]);
+    expect(chainId(diffIds)).toBe(r.stdout.trim());
+    expect(chainId(diffIds.slice(0, 1))).toBe(diffIds[0]);
   });
 });

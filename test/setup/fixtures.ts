@@ -28,7 +28,7 @@ async function fixtureKey(): Promise<string> {
 /**
  * Returns the dir holding one OCI layout per fixture image, building it on first use. The build
  * goes to a private dir renamed into place, so an interrupted or concurrent build never leaves a
- * half-built cache entry behind.
+ * half-built entry behind, and a complete entry is never replaced while another run uses it.
  */
 export async function ensureFixtures(): Promise<string> {
   const dir = join(CACHE_ROOT, await fixtureKey());
@@ -39,11 +39,13 @@ export async function ensureFixtures(): Promise<string> {
   try {
     await runOk('bash', [BUILDER, tmp], { timeoutMs: 300_000 });
     await writeFile(join(tmp, COMPLETE), new Date().toISOString());
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-  } catch (e) {
+    // Only an incomplete leftover (a build killed between mkdir and rename) is in the way.
+    if (!existsSync(join(dir, COMPLETE))) await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir).catch((e: unknown) => {
+      if (!existsSync(join(dir, COMPLETE))) throw e; // else a concurrent run won the race
+    });
+  } finally {
     await rm(tmp, { recursive: true, force: true });
-    if (!existsSync(join(dir, COMPLETE))) throw e;
   }
   return dir;
 }
