@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ export interface BerthdOptions {
 }
 
 export interface Berthd {
+  /** The instance's private dir holding root/, state/ and the socket. */
+  readonly dir: string;
   readonly address: string;
   readonly root: string;
   readonly state: string;
@@ -41,8 +44,9 @@ export interface Berthd {
   logs(): string;
 }
 
+/** A process that failed to spawn has no pid and never emits 'exit'. */
 function exited(proc: ChildProcess): boolean {
-  return proc.exitCode !== null || proc.signalCode !== null;
+  return proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null;
 }
 
 function exitOf(proc: ChildProcess): Promise<void> {
@@ -89,9 +93,12 @@ class BerthdInstance implements Berthd {
     this.#append(`--- berthd start #${++this.#starts}: ${binary} ${args.join(' ')}\n`);
     const proc = spawn(binary, args, { cwd: REPO_ROOT, env: this.opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.#proc = proc;
+    if (proc.pid === undefined) {
+      const [err] = (await once(proc, 'error')) as [Error];
+      throw new Error(`cannot run ${binary}: ${err.message}`);
+    }
     proc.stdout?.setEncoding('utf8').on('data', (s: string) => this.#append(s));
     proc.stderr?.setEncoding('utf8').on('data', (s: string) => this.#append(s));
-    proc.on('error', (e) => this.#append(`--- spawn error: ${e.message}\n`));
     proc.on('exit', (code, sig) => this.#append(`--- berthd exited: ${code ?? sig}\n`));
     await this.#waitReady(proc, this.opts.readyTimeoutMs ?? 20_000);
   }
