@@ -51,6 +51,23 @@ stop_pid() {
   for i in $(seq 100); do pid_gone "$pid" && return 0; sleep 0.05; done
 }
 
+# SIGKILLs processes whose command line names a path under dir $1 (e.g. a shim the daemon left
+# running: shims outlive their daemon by design), and waits for them.
+kill_leftovers() {
+  local dir=$1 p pids=() args
+  for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" = $$ ] && continue
+    mapfile -d "" args 2>/dev/null <"$p/cmdline" || continue # builtins only: no grep to match itself
+    [[ "${args[*]}" == *"$dir/"* ]] && pids+=("${p#/proc/}")
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  log "  killing leftover processes ${pids[*]}"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  for p in "${pids[@]}"; do
+    for _ in $(seq 100); do pid_gone "$p" && break; sleep 0.05; done
+  done
+}
+
 unmount_under() {
   local dir=$1 mp
   for _ in 1 2 3; do
@@ -63,6 +80,7 @@ unmount_under() {
 cleanup() {
   stop_pid "$daemon_pid"
   stop_pid "$registry_pid"
+  kill_leftovers "$work"
   unmount_under "$work"
   if [ -n "${KEEP_LOGS:-}" ]; then
     find "$work" -mindepth 1 -not -name '*.log' -delete 2>/dev/null || true
@@ -223,6 +241,7 @@ measure() {
   kids=$(children_rss_kib "$daemon_pid")
   stop_pid "$daemon_pid"
   daemon_pid=
+  kill_leftovers "$d"
   unmount_under "$d"
   [ -n "${KEEP_LOGS:-}" ] || rm -rf "$d"
   log "  round $round $kind: pull ${pull} ms, start ${start_ms} ms, idle RSS $((rss / 1024)) MiB"
