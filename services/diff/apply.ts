@@ -8,7 +8,7 @@ import { BerthError, invalidArgument } from '../errors.js';
 import { declaredCompression, decompressor, detectCompression } from './media.js';
 import { LayerWriter, type WhiteoutMode } from './layer-writer.js';
 import { extractInto } from './extract.js';
-import { feedExtract } from './feed.js';
+import { feedWritable } from './feed.js';
 
 export interface ApplyLayerOptions {
   /** Path of the layer blob, compressed or plain. */
@@ -58,7 +58,7 @@ export async function applyLayer(opts: ApplyLayerOptions): Promise<AppliedLayer>
       source,
       decompressor(compression),
       digester,
-      (tarStream: AsyncIterable<Buffer>) => feedExtract(tarStream, extract),
+      (tarStream: AsyncIterable<Buffer>) => feedWritable(tarStream, extract),
       opts.signal === undefined ? {} : { signal: opts.signal },
     );
     writer.finish();

@@ -1,12 +1,16 @@
-import type { Extract } from 'tar-stream';
+import type { Extract, Pack } from 'tar-stream';
+
+/** tar-stream's writable ends: the extractor and a packer's entry sink (streamx Writables). */
+export type TarWritable = Extract | ReturnType<Pack['entry']>;
 
 /**
- * Writes a Node stream's chunks into tar-stream's extractor (a streamx Writable, whose late errors
- * escape Node's pipeline) with backpressure, and resolves once every entry was handled. On
- * failure the extractor is destroyed, which destroys the current entry's stream too, so a file
- * being written gets closed.
+ * Writes a Node stream's chunks into a tar-stream writable with backpressure and resolves once it
+ * has finished (for the extractor: every entry handled). Node's pipeline does not fully understand
+ * streamx streams (their late errors escape it), hence this loop. On failure the writable is
+ * destroyed; for the extractor that destroys the current entry's stream too, so a file being
+ * written gets closed.
  */
-export async function feedExtract(input: AsyncIterable<Buffer>, extract: Extract): Promise<void> {
+export async function feedWritable(input: AsyncIterable<Buffer>, writable: TarWritable): Promise<void> {
   let failure: Error | null = null;
   let finished = false;
   let wake: (() => void) | null = null;
@@ -17,26 +21,26 @@ export async function feedExtract(input: AsyncIterable<Buffer>, extract: Extract
   };
   // Both 'drain' and 'finish' are emitted asynchronously, after the write()/end() that arms wake.
   const waitForSignal = (): Promise<void> => new Promise((resolve) => (wake = resolve));
-  extract.on('error', (err: Error) => {
+  writable.on('error', (err: Error) => {
     failure ??= err;
     signal();
   });
-  extract.on('drain', signal);
-  extract.on('finish', () => {
+  writable.on('drain', signal);
+  writable.on('finish', () => {
     finished = true;
     signal();
   });
   try {
     for await (const chunk of input) {
       if (failure !== null) break;
-      if (!extract.write(chunk)) await waitForSignal();
+      if (!writable.write(chunk)) await waitForSignal();
     }
     if (failure === null) {
-      extract.end(undefined);
+      writable.end(undefined);
       while (!finished && failure === null) await waitForSignal();
     }
   } finally {
-    if (!finished) extract.destroy(null);
+    if (!finished) writable.destroy(null);
   }
   if (failure !== null) throw failure;
 }
