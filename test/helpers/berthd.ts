@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { destroyTree } from './cleanup.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { ctr } from './ctr.js';
 import { scratchDir } from './scratch.js';
 
@@ -167,4 +168,31 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
     throw e;
   }
   return instance;
+}
+
+/** Lines of daemon log printed when a test using useBerthd() fails. */
+const FAILURE_LOG_LINES = 200;
+
+/**
+ * One berthd for the enclosing describe block: started in beforeAll, stopped in afterAll, and
+ * the tail of its log printed after any failing test. Call the returned function inside tests.
+ */
+export function useBerthd(opts: BerthdOptions = {}): () => Berthd {
+  let daemon: Berthd | undefined;
+  beforeAll(async () => {
+    daemon = await startBerthd(opts);
+  });
+  afterEach((ctx) => {
+    if (daemon && ctx.task.result?.state === 'fail') {
+      const tail = daemon.logs().split('\n').slice(-FAILURE_LOG_LINES).join('\n');
+      process.stderr.write(`--- berthd log (last ${FAILURE_LOG_LINES} lines) for "${ctx.task.name}":\n${tail}\n`);
+    }
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+  return () => {
+    if (!daemon) throw new Error('berthd is not running (used outside a test, or beforeAll failed)');
+    return daemon;
+  };
 }
