@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import type { Header } from 'tar-stream';
 import { lsetxattr } from '../native/addon.js';
+import { XATTR_PREFIX, paxXattrs } from './pax-xattrs.js';
 
-const XATTR_PREFIX = 'SCHILY.xattr.';
 
 /** Ownership, permissions, time and xattrs of one tar entry, PAX overrides applied. */
 export interface EntryMeta {
@@ -16,13 +16,11 @@ export interface EntryMeta {
 }
 
 // tar-stream applies PAX path/linkpath/size itself; uid, gid and mtime overrides (ids beyond the
-// octal field, sub-second times) and xattrs are left to the reader.
-export function entryMeta(header: Header): EntryMeta {
+// octal field, sub-second times) and xattrs are left to the reader. Xattr values come from the
+// raw PAX header when there is one, as tar-stream's strings cannot hold binary values.
+export function entryMeta(header: Header, rawPax: Buffer | null): EntryMeta {
   const pax = paxRecords(header);
-  const xattrs: Array<[string, Buffer]> = [];
-  for (const [key, value] of Object.entries(pax)) {
-    if (key.startsWith(XATTR_PREFIX)) xattrs.push([key.slice(XATTR_PREFIX.length), Buffer.from(value, 'utf8')]);
-  }
+  const xattrs = rawPax !== null ? paxXattrs(rawPax) : stringXattrs(pax);
   return {
     uid: paxNumber(pax.uid) ?? header.uid,
     gid: paxNumber(pax.gid) ?? header.gid,
@@ -30,6 +28,14 @@ export function entryMeta(header: Header): EntryMeta {
     mtime: paxNumber(pax.mtime) ?? header.mtime.getTime() / 1000,
     xattrs,
   };
+}
+
+function stringXattrs(pax: Record<string, string>): Array<[string, Buffer]> {
+  const xattrs: Array<[string, Buffer]> = [];
+  for (const [key, value] of Object.entries(pax)) {
+    if (key.startsWith(XATTR_PREFIX)) xattrs.push([key.slice(XATTR_PREFIX.length), Buffer.from(value, 'utf8')]);
+  }
+  return xattrs;
 }
 
 function paxRecords(header: Header): Record<string, string> {

@@ -1,5 +1,6 @@
 import type { Extract, Header } from 'tar-stream';
 import type { FileSink, LayerWriter } from './layer-writer.js';
+import { captureRawPax } from './pax-xattrs.js';
 
 type Next = (err?: Error | null) => void;
 
@@ -11,42 +12,62 @@ interface EntryStream {
   resume(): unknown;
 }
 
+// Entries are written with synchronous fs calls, and tar-stream moves on to the next entry of a
+// buffered chunk without returning to the event loop: a chunk of a few hundred small files would
+// hold the daemon's event loop for its whole duration. Past this budget, the next entry waits
+// for a turn of the loop.
+const EVENT_LOOP_BUDGET_MS = 10;
+
 /**
  * Feeds tar-stream's entries to the writer with plain callbacks: one synchronous call per entry
  * and per data chunk, and no promise per entry, since layers hold tens of thousands of them.
  */
 export function extractInto(extract: Extract, writer: LayerWriter): void {
+  const takeRawPax = captureRawPax(extract);
+  let sliceStart = performance.now();
+  const proceed = (next: Next): void => {
+    if (performance.now() - sliceStart < EVENT_LOOP_BUDGET_MS) {
+      next();
+      return;
+    }
+    setImmediate(() => {
+      sliceStart = performance.now();
+      next();
+    });
+  };
   extract.on('entry', (header: Header, stream: EntryStream, next: Next) => {
+    const rawPax = takeRawPax();
     // A destroyed extractor destroys the current entry's stream with the same error, which it
     // also reports itself: listening here keeps that copy from being an uncaught exception.
     stream.on('error', () => {});
     let sink: FileSink | null;
     try {
-      sink = writer.entry(header);
+      sink = writer.entry(header, rawPax);
     } catch (err) {
       stream.resume();
       next(asError(err));
       return;
     }
     if (sink === null) {
-      stream.on('end', () => next());
+      stream.on('end', () => proceed(next));
       stream.resume();
       return;
     }
-    pump(stream, sink, next);
+    pump(stream, sink, () => proceed(next), next);
   });
 }
 
-function pump(stream: EntryStream, sink: FileSink, next: Next): void {
-  let done = false;
+/** Streams a file entry's data into its sink; calls exactly one of onEnd or onError. */
+function pump(stream: EntryStream, sink: FileSink, onEnd: () => void, onError: Next): void {
+  let settled = false;
   const fail = (err: unknown): void => {
-    if (done) return;
-    done = true;
+    if (settled) return;
+    settled = true;
     sink.abort();
-    next(asError(err));
+    onError(asError(err));
   };
   stream.on('data', (chunk: unknown) => {
-    if (done) return;
+    if (settled) return;
     try {
       sink.write(chunk as Buffer); // tar-stream emits Buffers
     } catch (err) {
@@ -54,19 +75,20 @@ function pump(stream: EntryStream, sink: FileSink, next: Next): void {
     }
   });
   stream.on('end', () => {
-    if (done) return;
+    if (settled) return;
     try {
       sink.end();
-      done = true;
-      next();
     } catch (err) {
       fail(err);
+      return;
     }
+    settled = true;
+    onEnd();
   });
   // Destroyed before its end (abort, truncated archive): the file must not stay open.
   stream.on('close', () => {
-    if (!done) {
-      done = true;
+    if (!settled) {
+      settled = true;
       sink.abort();
     }
   });

@@ -44,19 +44,22 @@ export class LayerWriter {
     });
   }
 
-  /** Applies one entry; returns a sink for a regular file's data, else null. */
-  entry(header: Header): FileSink | null {
+  /**
+   * Applies one entry; returns a sink for a regular file's data, else null. `rawPax` is the
+   * entry's PAX header as bytes, if it had one.
+   */
+  entry(header: Header, rawPax: Buffer | null): FileSink | null {
     const name = cleanEntryName(header.name);
     if (name === '') return null; // "./": the target's own metadata belongs to the snapshotter.
     const { parent, base } = splitName(name);
     const whiteout = classifyWhiteout(base);
     if (whiteout !== null) {
       if (whiteout.kind === 'opaque') this.opaque(parent);
-      else if (whiteout.kind === 'remove') this.whiteout(parent, whiteout.name, entryMeta(header));
+      else if (whiteout.kind === 'remove') this.whiteout(parent, whiteout.name, entryMeta(header, rawPax));
       return null;
     }
     const hostPath = this.resolver.entryPath(name, true) as string;
-    const meta = entryMeta(header);
+    const meta = entryMeta(header, rawPax);
     this.written.add(hostPath);
     switch (header.type) {
       case 'file':

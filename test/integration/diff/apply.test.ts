@@ -3,7 +3,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyLayer } from '../../../services/diff/apply.js';
 import { isBerthError } from '../../../services/errors.js';
-import { lgetxattr } from '../../../services/native/addon.js';
+import { lgetxattr, lsetxattr } from '../../../services/native/addon.js';
+import { execFileSync } from 'node:child_process';
 import { type Compression, MEDIA_TYPES, type FixtureEntry, compress, buildTar, scratch, sha256, writeLayer } from './fixtures.js';
 
 let work: ReturnType<typeof scratch>;
@@ -133,6 +134,22 @@ describe('applyLayer preserves', () => {
     expect(lgetxattr(path.join(target, 'd/f'), 'user.kind').toString()).toBe('file');
     expect(lgetxattr(path.join(target, 'd/f'), 'trusted.berth').toString()).toBe('yes');
     expect(lgetxattr(path.join(target, 'd/l'), 'trusted.kind').toString()).toBe('link');
+  });
+
+  it('binary xattr values byte for byte, file capabilities included (PAX from GNU tar)', async () => {
+    const src = path.join(work.dir, 'src');
+    fs.mkdirSync(src);
+    const binary = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x0a, 0x3d, 0x20, 0x01]);
+    fs.writeFileSync(path.join(src, 'ping'), 'x');
+    execFileSync('setcap', ['cap_net_raw+ep', path.join(src, 'ping')]);
+    lsetxattr(path.join(src, 'ping'), 'user.blob', binary);
+    const blob = path.join(work.dir, 'caps.tar');
+    execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-C', src, '-cf', blob, 'ping']);
+    await applyLayer({ blob, mediaType: MEDIA_TYPES.none, target, whiteouts: 'delete' });
+    const applied = path.join(target, 'ping');
+    expect(lgetxattr(applied, 'user.blob').equals(binary)).toBe(true);
+    expect(lgetxattr(applied, 'security.capability').equals(lgetxattr(path.join(src, 'ping'), 'security.capability'))).toBe(true);
+    expect(execFileSync('getcap', [applied]).toString()).toContain('cap_net_raw=ep');
   });
 
   it('long names (GNU long name and PAX path records)', async () => {
