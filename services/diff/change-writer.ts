@@ -1,7 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import type { Header, Pack } from 'tar-stream';
 import { type Change, entryXattrs } from './changes.js';
 import { feedWritable } from './feed.js';
+import { XATTR_PREFIX } from './pax-xattrs.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteouts.js';
 
 type EntryHeader = Partial<Header> & Pick<Header, 'name'>;
@@ -50,7 +52,9 @@ export class ChangeWriter {
   }
 
   private async writeNode(name: string, hostPath: string, stat: fs.Stats): Promise<void> {
-    const header = baseHeader(name, hostPath, stat);
+    const header = baseHeader(name, stat);
+    const xattrs = entryXattrs(hostPath);
+    if (xattrs.size > 0) header.xattrs = xattrs;
     if (stat.isDirectory()) {
       if (this.dirsWritten.has(name)) return;
       this.dirsWritten.add(name);
@@ -72,8 +76,9 @@ export class ChangeWriter {
     return this.file({ ...header, type: 'file', size: stat.size }, hostPath, stat.size);
   }
 
-  private async file(header: EntryHeader, hostPath: string, size: number): Promise<void> {
-    if (size <= SMALL_FILE) return this.entry(header, fs.readFileSync(hostPath));
+  private async file(entry: NodeEntry, hostPath: string, size: number): Promise<void> {
+    if (size <= SMALL_FILE) return this.entry(entry, fs.readFileSync(hostPath));
+    const header = this.withXattrs(entry);
     let settle: (err?: Error | null) => void = () => {};
     const written = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
     const sink = this.pack.entry(header, (err) => settle(err));
@@ -83,17 +88,31 @@ export class ChangeWriter {
     await written;
   }
 
-  private entry(header: EntryHeader, data: Buffer = Buffer.alloc(0)): Promise<void> {
+  private entry(entry: NodeEntry, data: Buffer = Buffer.alloc(0)): Promise<void> {
+    const header = this.withXattrs(entry);
     return new Promise((resolve, reject) => {
       this.pack.entry(header, data, (err) => (err ? reject(err) : resolve()));
     });
   }
+
+  /**
+   * The tar header for an entry, with its xattrs as PAX SCHILY.xattr records. tar-stream encodes
+   * PAX values as UTF-8 strings and cannot write a PAX header of our own, so a binary value
+   * (security.capability) is left out rather than written corrupted, which would make applying
+   * the layer fail.
+   */
+  private withXattrs(entry: NodeEntry): EntryHeader {
+    const { xattrs, ...header } = entry;
+    const recordable = [...(xattrs ?? [])].filter(([, value]) => isUtf8(value));
+    if (recordable.length === 0) return header;
+    return { ...header, pax: Object.fromEntries(recordable.map(([key, value]) => [`${XATTR_PREFIX}${key}`, value.toString('utf8')])) };
+  }
 }
 
-function baseHeader(name: string, hostPath: string, stat: fs.Stats): EntryHeader {
-  const xattrs = entryXattrs(hostPath);
-  const pax: Record<string, string> = {};
-  for (const [key, value] of xattrs) pax[`SCHILY.xattr.${key}`] = value.toString('utf8');
+/** A tar header plus the xattrs to record for it. */
+type NodeEntry = EntryHeader & { xattrs?: Map<string, Buffer> };
+
+function baseHeader(name: string, stat: fs.Stats): NodeEntry {
   return {
     name,
     mode: stat.mode & 0o7777,
@@ -101,7 +120,6 @@ function baseHeader(name: string, hostPath: string, stat: fs.Stats): EntryHeader
     gid: stat.gid,
     // Whole seconds, as containerd writes them: sub-second times make diffs irreproducible.
     mtime: new Date(Math.floor(stat.mtimeMs / 1000) * 1000),
-    ...(xattrs.size > 0 ? { pax } : {}),
   };
 }
 

@@ -46,3 +46,4 @@ export function paxXattrs(raw: Buffer): Array<[name: string, value: Buffer]> {
   }
   return xattrs;
 }
+

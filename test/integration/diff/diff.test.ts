@@ -189,3 +189,28 @@ describe('diffMounts of an overlay over its lower layer (upperdir read directly)
     expect(fs.readdirSync(targetOverlay!)).toEqual([]);
   });
 });
+
+describe('diffMounts xattrs', () => {
+  it('records UTF-8-valid values (file capabilities included) and leaves out others rather than corrupt the layer', async () => {
+    const [upper, ours, gnu] = dirs('upper', 'ours', 'gnu');
+    const longDir = path.join(upper!, 'l'.repeat(120));
+    fs.mkdirSync(longDir);
+    fs.writeFileSync(path.join(longDir, 'ping'), 'ping');
+    execFileSync('setcap', ['cap_net_raw+ep', path.join(longDir, 'ping')]);
+    lsetxattr(path.join(longDir, 'ping'), 'user.text', Buffer.from('kept'));
+    fs.symlinkSync('t'.repeat(150), path.join(upper!, 'link'));
+    lsetxattr(path.join(upper!, 'link'), 'trusted.blob', Buffer.from([0x00, 0xff, 0xc3, 0x28]));
+    lsetxattr(path.join(upper!, 'link'), 'trusted.text', Buffer.from('héllo'));
+
+    const { file, result } = await diffToFile([], bind(upper!), 'none');
+    expect((await applyLayer({ blob: file, mediaType: MEDIA_TYPES.none, target: ours!, whiteouts: 'delete' })).digest).toBe(result.diffId);
+    const expected = summarizeTree(upper!, { xattrs: true });
+    delete expected.link?.xattrs?.['trusted.blob'];
+    expect(summarizeTree(ours!, { xattrs: true })).toEqual(expected);
+
+    execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-C', gnu!, '-xf', file]);
+    expect(fs.readlinkSync(path.join(gnu!, 'link'))).toBe('t'.repeat(150));
+    // A capability's bytes are mostly below 0x80: valid UTF-8, so it travels.
+    expect(execFileSync('getcap', [path.join(gnu!, 'l'.repeat(120), 'ping')]).toString()).toContain('cap_net_raw=ep');
+  });
+});
