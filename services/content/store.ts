@@ -1,0 +1,255 @@
+import { createHash, type Hash } from 'node:crypto';
+import { constants, createReadStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { failedPrecondition, notFound, BerthError } from '../errors.js';
+import { parseDigest } from '../validate.js';
+
+/**
+ * Blobs on disk, shared by all namespaces: `blobs/<alg>/<hex>`, read-only once committed. An
+ * ingest lives in `ingest/<sha256(namespace, ref)>/` as `data` plus `status.json`; it becomes a
+ * blob only by an atomic rename after its size and digest are verified, so a crash leaves either
+ * a resumable ingest or a complete blob, never a partial one.
+ */
+export interface IngestStatus {
+  namespace: string;
+  ref: string;
+  offset: number;
+  total: number;
+  expected: string;
+  startedAt: number;
+  updatedAt: number;
+}
+
+interface IngestRecord {
+  namespace: string;
+  ref: string;
+  total: number;
+  expected: string;
+  startedAt: number;
+}
+
+export class BlobStore {
+  readonly blobsDir: string;
+  readonly ingestDir: string;
+  /** Blobs renamed into place whose metadata row is not written yet: GC must not sweep them. */
+  private readonly committing = new Set<string>();
+
+  constructor(root: string) {
+    this.blobsDir = join(root, 'blobs');
+    this.ingestDir = join(root, 'ingest');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.blobsDir, 'sha256'), { recursive: true, mode: 0o700 });
+    await mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
+  }
+
+  blobPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.blobsDir, algorithm, hex);
+  }
+
+  isCommitting(digest: string): boolean {
+    return this.committing.has(digest);
+  }
+
+  beginCommit(digest: string): () => void {
+    this.committing.add(digest);
+    return () => this.committing.delete(digest);
+  }
+
+  async exists(digest: string): Promise<boolean> {
+    try {
+      await stat(this.blobPath(digest));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async size(digest: string): Promise<number> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch {
+      throw notFound(`content ${digest}`);
+    }
+  }
+
+  reader(digest: string, start: number, end?: number): ReadStream {
+    return createReadStream(this.blobPath(digest), { start, end, highWaterMark: 1 << 20 });
+  }
+
+  async remove(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  /** Every committed blob's digest, for garbage collection's sweep. */
+  async listBlobs(): Promise<string[]> {
+    const algorithms = await readdir(this.blobsDir).catch(() => [] as string[]);
+    const out: string[] = [];
+    for (const algorithm of algorithms) {
+      for (const hex of await readdir(join(this.blobsDir, algorithm)).catch(() => [] as string[])) {
+        out.push(`${algorithm}:${hex}`);
+      }
+    }
+    return out;
+  }
+
+  ingestPath(namespace: string, ref: string): string {
+    return join(this.ingestDir, createHash('sha256').update(`${namespace}\0${ref}`).digest('hex'));
+  }
+
+  async ingestStatus(namespace: string, ref: string): Promise<IngestStatus | undefined> {
+    return readIngest(this.ingestPath(namespace, ref));
+  }
+
+  async listIngests(namespace: string): Promise<IngestStatus[]> {
+    const names = await readdir(this.ingestDir).catch(() => [] as string[]);
+    const all = await Promise.all(names.map((n) => readIngest(join(this.ingestDir, n))));
+    return all.filter((s): s is IngestStatus => s !== undefined && s.namespace === namespace);
+  }
+
+  async abort(namespace: string, ref: string): Promise<void> {
+    const dir = this.ingestPath(namespace, ref);
+    if (!(await readIngest(dir))) throw notFound(`ingest ref "${ref}"`);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Opens (or resumes) the ingest for ref; the caller holds the ref's lock. */
+  async openIngest(namespace: string, ref: string, total: number, expected: string): Promise<Ingest> {
+    const dir = this.ingestPath(namespace, ref);
+    const existing = await readIngest(dir);
+    if (existing && expected && existing.expected && existing.expected !== expected) {
+      // A different blob under the same ref: start over rather than mix two blobs' bytes.
+      await rm(dir, { recursive: true, force: true });
+    }
+    const resumed = existing && !(expected && existing.expected && existing.expected !== expected);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const record: IngestRecord = {
+      namespace,
+      ref,
+      total: total || (resumed ? existing.total : 0),
+      expected: expected || (resumed ? existing.expected : ''),
+      startedAt: resumed ? existing.startedAt : Date.now(),
+    };
+    await writeFile(join(dir, 'status.json'), JSON.stringify(record));
+    const file = await open(join(dir, 'data'), constants.O_RDWR | constants.O_CREAT, 0o600);
+    const ingest = new Ingest(this, dir, record, file);
+    await ingest.rehash();
+    return ingest;
+  }
+}
+
+async function readIngest(dir: string): Promise<IngestStatus | undefined> {
+  try {
+    const record = JSON.parse(await readFile(join(dir, 'status.json'), 'utf8')) as IngestRecord;
+    const data = await stat(join(dir, 'data'));
+    return { ...record, offset: data.size, updatedAt: data.mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+export class Ingest {
+  private hash: Hash = createHash('sha256');
+  offset = 0;
+  updatedAt = Date.now();
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly dir: string,
+    readonly record: IngestRecord,
+    private readonly file: FileHandle,
+  ) {}
+
+  get total(): number {
+    return this.record.total;
+  }
+
+  set total(total: number) {
+    this.record.total = total;
+  }
+
+  get expected(): string {
+    return this.record.expected;
+  }
+
+  get startedAt(): number {
+    return this.record.startedAt;
+  }
+
+  /** The running digest of what has been written so far. */
+  digest(): string {
+    return `sha256:${this.hash.copy().digest('hex')}`;
+  }
+
+  /** Resuming needs the digest state of the bytes already on disk; hashes cannot be saved. */
+  async rehash(): Promise<void> {
+    this.hash = createHash('sha256');
+    const { size } = await this.file.stat();
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let pos = 0;
+    while (pos < size) {
+      const { bytesRead } = await this.file.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      this.hash.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    this.offset = pos;
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    if (offset !== this.offset) {
+      if (offset !== 0) {
+        throw new BerthError('OUT_OF_RANGE', `write offset ${offset} does not match the ingest's offset ${this.offset}; resume at ${this.offset}`);
+      }
+      await this.file.truncate(0);
+      this.hash = createHash('sha256');
+      this.offset = 0;
+    }
+    if (data.length === 0) return;
+    let written = 0;
+    while (written < data.length) {
+      const { bytesWritten } = await this.file.write(data, written, data.length - written, this.offset + written);
+      written += bytesWritten;
+    }
+    this.hash.update(data);
+    this.offset += data.length;
+    this.updatedAt = Date.now();
+  }
+
+  /**
+   * Verifies size and digest, then renames the data into the blob store. On a mismatch the
+   * ingest is discarded: its bytes can never become the blob that was promised.
+   */
+  async commit(size: number, expected: string): Promise<{ digest: string; done: () => void }> {
+    const digest = this.digest();
+    const wantSize = size || this.record.total;
+    const wantDigest = expected || this.record.expected;
+    if (wantSize && wantSize !== this.offset) {
+      await this.discard();
+      throw failedPrecondition(`unexpected commit size ${this.offset}, expected ${wantSize}: nothing stored`);
+    }
+    if (wantDigest && wantDigest !== digest) {
+      parseDigest(wantDigest);
+      await this.discard();
+      throw failedPrecondition(`unexpected commit digest ${digest}, expected ${wantDigest}: nothing stored`);
+    }
+    await this.file.sync();
+    await this.file.close();
+    const done = this.store.beginCommit(digest);
+    if (!(await this.store.exists(digest))) await rename(join(this.dir, 'data'), this.store.blobPath(digest));
+    await rm(this.dir, { recursive: true, force: true });
+    return { digest, done };
+  }
+
+  async close(): Promise<void> {
+    await this.file.close().catch(() => undefined);
+  }
+
+  private async discard(): Promise<void> {
+    await this.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

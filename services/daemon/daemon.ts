@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { Metadata } from '../metadata/db.js';
+import { BlobStore } from '../content/store.js';
+import { ContentService } from '../content/service.js';
+import { contentGrpc } from '../content/grpc.js';
+import { DiffService } from '../diff/service.js';
+import { diffGrpc } from '../diff/grpc.js';
+import { EventExchange } from '../events/exchange.js';
+import { eventsGrpc } from '../events/grpc.js';
+import { GarbageCollector } from '../gc/collector.js';
+import { ImageService } from '../images/service.js';
+import { imagesGrpc } from '../images/grpc.js';
+import { healthGrpc, introspectionGrpc, PLUGINS, versionGrpc } from '../introspection/grpc.js';
+import { LeaseService } from '../leases/service.js';
+import { leasesGrpc } from '../leases/grpc.js';
+import { NamespaceService } from '../namespaces/service.js';
+import { namespacesGrpc } from '../namespaces/grpc.js';
+import { OverlayLayout } from '../snapshots/overlay.js';
+import { SnapshotService } from '../snapshots/service.js';
+import { snapshotsGrpc } from '../snapshots/grpc.js';
+import { handlerKit } from '../server/handlers.js';
+import { startServer, type RegisteredService, type RunningServer } from '../server/server.js';
+import type { DaemonConfig } from './config.js';
+
+/** Every in-process service of one daemon; the gRPC layer, the CLI's local mode and tests use these. */
+export interface Services {
+  meta: Metadata;
+  exchange: EventExchange;
+  namespaces: NamespaceService;
+  content: ContentService;
+  snapshots: SnapshotService;
+  images: ImageService;
+  leases: LeaseService;
+  diff: DiffService;
+  gc: GarbageCollector;
+}
+
+export async function openServices(root: string, log: Logger): Promise<Services> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const meta = new Metadata(join(root, 'metadata.db'));
+  const exchange = new EventExchange(log.child({ component: 'events' }));
+  meta.onEvent(exchange.publishPending);
+  const blobs = new BlobStore(join(root, 'content'));
+  await blobs.init();
+  const layout = new OverlayLayout(join(root, 'snapshots', 'overlayfs'));
+  await layout.init();
+  const snapshots = new SnapshotService(meta, layout, log.child({ component: 'snapshots' }));
+  const gc = new GarbageCollector(meta, blobs, snapshots, log.child({ component: 'gc' }));
+  const content = new ContentService(meta, blobs, gc);
+  return {
+    meta,
+    exchange,
+    namespaces: new NamespaceService(meta),
+    content,
+    snapshots,
+    images: new ImageService(meta, gc),
+    leases: new LeaseService(meta, gc),
+    diff: new DiffService(content, layout),
+    gc,
+  };
+}
+
+/** The server identity Introspection.Server reports; it survives restarts, as containerd's does. */
+async function serverUuid(root: string): Promise<string> {
+  const file = join(root, 'uuid');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const uuid = randomUUID();
+    await writeFile(file, uuid, { mode: 0o600 });
+    return uuid;
+  }
+}
+
+export interface Daemon {
+  services: Services;
+  server: RunningServer;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
+  await mkdir(config.state, { recursive: true, mode: 0o700 });
+  const services = await openServices(config.root, log);
+  // A crash may have left snapshot directories without rows and blobs without records.
+  await services.snapshots.cleanup();
+  await services.gc.collect();
+
+  const kit = handlerKit(log.child({ component: 'grpc' }));
+  const registered: RegisteredService[] = [
+    { name: 'containerd.services.version.v1.Version', impl: versionGrpc(kit) },
+    { name: 'containerd.services.introspection.v1.Introspection', impl: introspectionGrpc(await serverUuid(config.root), PLUGINS, kit) },
+    { name: 'grpc.health.v1.Health', impl: healthGrpc(kit) },
+    { name: 'containerd.services.namespaces.v1.Namespaces', impl: namespacesGrpc(services.namespaces, kit) },
+    { name: 'containerd.services.content.v1.Content', impl: contentGrpc(services.content, kit) },
+    { name: 'containerd.services.images.v1.Images', impl: imagesGrpc(services.images, kit) },
+    { name: 'containerd.services.leases.v1.Leases', impl: leasesGrpc(services.leases, kit) },
+    { name: 'containerd.services.snapshots.v1.Snapshots', impl: snapshotsGrpc(services.snapshots, kit) },
+    { name: 'containerd.services.diff.v1.Diff', impl: diffGrpc(services.diff, kit) },
+    { name: 'containerd.services.events.v1.Events', impl: eventsGrpc(services.exchange, kit) },
+  ];
+  const server = await startServer(config.address, registered, log);
+  return {
+    services,
+    server,
+    stop: async () => {
+      await server.shutdown(config.shutdownGraceMs);
+      await services.gc.schedule(true);
+      services.meta.close();
+    },
+  };
+}

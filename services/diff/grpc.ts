@@ -1,0 +1,29 @@
+import type { HandlerKit, ServiceImpl } from '../server/handlers.js';
+import { requireNamespace } from '../server/context.js';
+import type { MountSpec } from '../snapshots/types.js';
+import type { DiffService } from './service.js';
+
+interface DescriptorMessage {
+  media_type?: string;
+  digest?: string;
+  size?: number;
+}
+
+function mountsOf(value: unknown): MountSpec[] {
+  return ((value ?? []) as Partial<MountSpec>[]).map((m) => ({ type: m.type ?? '', source: m.source ?? '', options: m.options ?? [] }));
+}
+
+export function diffGrpc(diff: DiffService, kit: HandlerKit): ServiceImpl {
+  return {
+    Apply: kit.unary('Diff/Apply', async (req, ctx) => {
+      const d = (req.diff ?? {}) as DescriptorMessage;
+      const applied = await diff.apply(
+        requireNamespace(ctx),
+        { mediaType: d.media_type ?? '', digest: d.digest ?? '', size: d.size ?? 0 },
+        mountsOf(req.mounts),
+        ctx.signal,
+      );
+      return { applied: { media_type: applied.mediaType, digest: applied.digest, size: applied.size } };
+    }),
+  };
+}

@@ -1,0 +1,198 @@
+import type { Logger } from '../log.js';
+import { parseLabels, type Metadata, type Tx } from '../metadata/db.js';
+import { EXPIRE_LABEL, type GcTrigger } from '../leases/service.js';
+import type { BlobStore } from '../content/store.js';
+import { SNAPSHOTTER, type SnapshotService } from '../snapshots/service.js';
+
+const REF_CONTENT = 'containerd.io/gc.ref.content';
+const REF_SNAPSHOT = `containerd.io/gc.ref.snapshot.${SNAPSHOTTER}`;
+const ROOT_LABEL = 'containerd.io/gc.root';
+
+export interface GcResult {
+  leases: number;
+  content: number;
+  snapshots: number;
+  blobs: number;
+}
+
+interface SnapshotRow {
+  id: number;
+  namespace: string;
+  key: string;
+  parent_id: number | null;
+  labels: string;
+}
+
+/** Digests a label set points at, and snapshot keys, following containerd's gc.ref labels. */
+function labelRefs(labels: Record<string, string>): { content: string[]; snapshots: string[] } {
+  const content: string[] = [];
+  const snapshots: string[] = [];
+  for (const [key, value] of Object.entries(labels)) {
+    if (key.startsWith(REF_CONTENT)) content.push(value);
+    else if (key === REF_SNAPSHOT || key.startsWith(`${REF_SNAPSHOT}/`)) snapshots.push(value);
+  }
+  return { content, snapshots };
+}
+
+/**
+ * Mark and sweep over the metadata: roots are images, containers, unexpired leases and gc.root
+ * labels; references are gc.ref labels and snapshot parents. The mark and the row deletes run in
+ * one transaction, so no pull or write interleaves; files are removed after COMMIT.
+ */
+export class GarbageCollector implements GcTrigger {
+  private running: Promise<GcResult> | undefined;
+  private rerun = false;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly meta: Metadata,
+    private readonly blobs: BlobStore,
+    private readonly snapshots: SnapshotService,
+    private readonly log: Logger,
+  ) {}
+
+  schedule(wait = false): Promise<void> {
+    const done = new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (this.running) this.rerun = true;
+    else this.running = this.loop();
+    return wait ? done : Promise.resolve();
+  }
+
+  /** One collection now (used at start-up and by tests). */
+  async collect(): Promise<GcResult> {
+    const { result, doomed } = this.meta.transaction((tx) => this.markAndSweep(tx));
+    for (const path of doomed) await this.snapshots.layout.removeAbsolute(path);
+    result.blobs = await this.sweepBlobs();
+    if (result.leases + result.content + result.snapshots + result.blobs > 0) this.log.info('garbage collected', { ...result });
+    return result;
+  }
+
+  private async loop(): Promise<GcResult> {
+    let result: GcResult = { leases: 0, content: 0, snapshots: 0, blobs: 0 };
+    do {
+      this.rerun = false;
+      const waiters = this.waiters;
+      this.waiters = [];
+      try {
+        result = await this.collect();
+      } catch (err) {
+        this.log.error('garbage collection failed', { error: err });
+      }
+      for (const resolve of waiters) resolve();
+    } while (this.rerun || this.waiters.length > 0);
+    this.running = undefined;
+    return result;
+  }
+
+  private markAndSweep(tx: Tx): { result: GcResult; doomed: string[] } {
+    const db = tx.db;
+    const now = Date.now();
+    let leases = 0;
+    for (const lease of db.prepare('SELECT namespace, id, labels FROM leases').all() as { namespace: string; id: string; labels: string }[]) {
+      const expire = parseLabels(lease.labels)[EXPIRE_LABEL];
+      if (expire !== undefined && Date.parse(expire) <= now) {
+        db.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?').run(lease.namespace, lease.id);
+        leases++;
+      }
+    }
+
+    const content = new Set<string>();
+    const snapshotKeys = new Set<string>();
+    const contentQueue: string[] = [];
+    const snapQueue: string[] = [];
+    const markContent = (ns: string, digest: string): void => {
+      const k = `${ns}\0${digest}`;
+      if (!content.has(k)) {
+        content.add(k);
+        contentQueue.push(k);
+      }
+    };
+    const markSnapshot = (ns: string, key: string): void => {
+      const k = `${ns}\0${key}`;
+      if (!snapshotKeys.has(k)) {
+        snapshotKeys.add(k);
+        snapQueue.push(k);
+      }
+    };
+    const markLabels = (ns: string, labels: Record<string, string>): void => {
+      const refs = labelRefs(labels);
+      refs.content.forEach((d) => markContent(ns, d));
+      refs.snapshots.forEach((s) => markSnapshot(ns, s));
+    };
+
+    for (const img of db.prepare('SELECT namespace, digest FROM images').all() as { namespace: string; digest: string }[]) {
+      markContent(img.namespace, img.digest);
+    }
+    for (const c of db.prepare('SELECT namespace, snapshotter, snapshot_key, labels FROM containers').all() as {
+      namespace: string;
+      snapshotter: string;
+      snapshot_key: string;
+      labels: string;
+    }[]) {
+      if (c.snapshot_key && (c.snapshotter === SNAPSHOTTER || !c.snapshotter)) markSnapshot(c.namespace, c.snapshot_key);
+      markLabels(c.namespace, parseLabels(c.labels));
+    }
+    for (const r of db.prepare('SELECT namespace, type, resource_id FROM lease_resources').all() as {
+      namespace: string;
+      type: string;
+      resource_id: string;
+    }[]) {
+      if (r.type === 'content') markContent(r.namespace, r.resource_id);
+      else if (r.type === `snapshots/${SNAPSHOTTER}`) markSnapshot(r.namespace, r.resource_id);
+    }
+    const contentRows = db.prepare('SELECT namespace, digest, labels FROM content').all() as { namespace: string; digest: string; labels: string }[];
+    const contentLabels = new Map(contentRows.map((r) => [`${r.namespace}\0${r.digest}`, parseLabels(r.labels)]));
+    for (const [k, labels] of contentLabels) {
+      if (labels[ROOT_LABEL] !== undefined) markContent(k.split('\0')[0] ?? '', k.split('\0')[1] ?? '');
+    }
+    const snapRows = db.prepare('SELECT id, namespace, key, parent_id, labels FROM snapshots WHERE snapshotter = ?').all(SNAPSHOTTER) as SnapshotRow[];
+    const snapByKey = new Map(snapRows.map((r) => [`${r.namespace}\0${r.key}`, r]));
+    const snapById = new Map(snapRows.map((r) => [r.id, r]));
+    for (const r of snapRows) if (parseLabels(r.labels)[ROOT_LABEL] !== undefined) markSnapshot(r.namespace, r.key);
+
+    while (contentQueue.length > 0 || snapQueue.length > 0) {
+      const c = contentQueue.pop();
+      if (c !== undefined) {
+        const labels = contentLabels.get(c);
+        if (labels) markLabels(c.split('\0')[0] ?? '', labels);
+        continue;
+      }
+      const s = snapQueue.pop();
+      const row = s === undefined ? undefined : snapByKey.get(s);
+      if (!row) continue;
+      markLabels(row.namespace, parseLabels(row.labels));
+      const parent = row.parent_id === null ? undefined : snapById.get(row.parent_id);
+      if (parent) markSnapshot(parent.namespace, parent.key);
+    }
+
+    let removedContent = 0;
+    for (const r of contentRows) {
+      if (content.has(`${r.namespace}\0${r.digest}`)) continue;
+      db.prepare('DELETE FROM content WHERE namespace = ? AND digest = ?').run(r.namespace, r.digest);
+      tx.emit({ namespace: r.namespace, topic: '/content/delete', typeName: 'containerd.events.ContentDelete', event: { digest: r.digest } });
+      removedContent++;
+    }
+    // Children have larger ids than their parents, so removing in descending id order never
+    // removes a parent before its child.
+    const doomed: string[] = [];
+    for (const r of [...snapRows].sort((a, b) => b.id - a.id)) {
+      if (snapshotKeys.has(`${r.namespace}\0${r.key}`)) continue;
+      doomed.push(this.snapshots.removeRow(tx, r.namespace, r));
+      tx.emit({ namespace: r.namespace, topic: '/snapshot/remove', typeName: 'containerd.events.SnapshotRemove', event: { key: r.key } });
+    }
+    return { result: { leases, content: removedContent, snapshots: doomed.length, blobs: 0 }, doomed };
+  }
+
+  /** Blob files no namespace records, except those a writer is committing right now. */
+  private async sweepBlobs(): Promise<number> {
+    const onDisk = await this.blobs.listBlobs();
+    const referenced = new Set((this.meta.db.prepare('SELECT DISTINCT digest FROM content').all() as { digest: string }[]).map((r) => r.digest));
+    let removed = 0;
+    for (const digest of onDisk) {
+      if (referenced.has(digest) || this.blobs.isCommitting(digest)) continue;
+      await this.blobs.remove(digest);
+      removed++;
+    }
+    return removed;
+  }
+}

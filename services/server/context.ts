@@ -1,0 +1,42 @@
+import type { Metadata } from '@grpc/grpc-js';
+import { failedPrecondition } from '../errors.js';
+import { validateLeaseId, validateNamespace } from '../validate.js';
+
+/** What a call carries besides its message: containerd's namespace and lease headers. */
+export interface CallContext {
+  readonly namespace: string | undefined;
+  readonly lease: string | undefined;
+  readonly signal: AbortSignal;
+}
+
+export const NAMESPACE_HEADER = 'containerd-namespace';
+export const LEASE_HEADER = 'containerd-lease';
+
+function header(metadata: Metadata, key: string): string | undefined {
+  const values = metadata.get(key);
+  const first = values[0];
+  if (first === undefined) return undefined;
+  return typeof first === 'string' ? first : first.toString('utf8');
+}
+
+/** Malformed headers are refused up front; a missing namespace only where a service needs one. */
+export function contextFromMetadata(metadata: Metadata, signal: AbortSignal): CallContext {
+  const namespace = header(metadata, NAMESPACE_HEADER);
+  const lease = header(metadata, LEASE_HEADER);
+  return {
+    namespace: namespace === undefined ? undefined : validateNamespace(namespace),
+    lease: lease ? validateLeaseId(lease) : undefined,
+    signal,
+  };
+}
+
+export function requireNamespace(ctx: CallContext): string {
+  if (!ctx.namespace) {
+    throw failedPrecondition(`namespace is required: set the "${NAMESPACE_HEADER}" metadata (ctr -n NAME)`);
+  }
+  return ctx.namespace;
+}
+
+export function localContext(namespace: string | undefined, lease?: string): CallContext {
+  return { namespace, lease, signal: new AbortController().signal };
+}

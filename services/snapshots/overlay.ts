@@ -1,0 +1,137 @@
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, join } from 'node:path';
+import type { MountSpec, SnapshotKind, SnapshotUsage } from './types.js';
+
+/**
+ * The overlayfs layout on disk: `<root>/<id>/fs` (the upper or the committed layer) and
+ * `<root>/<id>/work`. Directories are built under a temporary name and renamed into place inside
+ * the metadata transaction that creates the row, and renamed away inside the one that deletes it,
+ * so after a crash every `<id>` directory without a row is an orphan that `cleanup` may remove.
+ */
+export class OverlayLayout {
+  /** Staging directories of creations in progress, which a concurrent cleanup must not take. */
+  private readonly staging = new Set<string>();
+
+  constructor(readonly root: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+  }
+
+  fsDir(id: number): string {
+    return join(this.root, String(id), 'fs');
+  }
+
+  workDir(id: number): string {
+    return join(this.root, String(id), 'work');
+  }
+
+  /** A fresh directory pair under a temporary name; `place` moves it to its id. */
+  stage(): string {
+    const name = `new-${randomBytes(6).toString('hex')}`;
+    this.staging.add(name);
+    const staging = join(this.root, name);
+    mkdirSync(join(staging, 'fs'), { recursive: true, mode: 0o755 });
+    mkdirSync(join(staging, 'work'), { mode: 0o700 });
+    return staging;
+  }
+
+  place(staging: string, id: number): void {
+    renameSync(staging, join(this.root, String(id)));
+    this.staging.delete(basename(staging));
+  }
+
+  discardStaged(staging: string): void {
+    rmSync(staging, { recursive: true, force: true });
+    this.staging.delete(basename(staging));
+  }
+
+  /** Renames the snapshot away (cheap, inside a transaction); the returned path is removed later. */
+  retire(id: number): string {
+    const doomed = join(this.root, `rm-${id}-${randomBytes(4).toString('hex')}`);
+    try {
+      renameSync(join(this.root, String(id)), doomed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    return doomed;
+  }
+
+  /** Mounts for a snapshot whose parents (nearest first) are given, as containerd's overlayfs returns them. */
+  mounts(id: number, kind: SnapshotKind, parents: number[]): MountSpec[] {
+    const lowers = parents.map((p) => this.fsDir(p));
+    if (kind === 'view') {
+      if (lowers.length === 0) return [{ type: 'bind', source: this.fsDir(id), options: ['ro', 'rbind'] }];
+      if (lowers.length === 1) return [{ type: 'bind', source: lowers[0] ?? '', options: ['ro', 'rbind'] }];
+      return [{ type: 'overlay', source: 'overlay', options: ['index=off', `lowerdir=${lowers.join(':')}`] }];
+    }
+    if (lowers.length === 0) return [{ type: 'bind', source: this.fsDir(id), options: ['rw', 'rbind'] }];
+    return [
+      {
+        type: 'overlay',
+        source: 'overlay',
+        options: ['index=off', `workdir=${this.workDir(id)}`, `upperdir=${this.fsDir(id)}`, `lowerdir=${lowers.join(':')}`],
+      },
+    ];
+  }
+
+  /** Snapshot id behind a directory we handed out as a mount source, upperdir or lowerdir. */
+  idOfFsDir(path: string): number | undefined {
+    const prefix = `${this.root}/`;
+    if (!path.startsWith(prefix)) return undefined;
+    const match = /^(\d+)\/fs\/?$/.exec(path.slice(prefix.length));
+    return match ? Number(match[1]) : undefined;
+  }
+
+  /** Directories on disk: ids, plus leftovers (staging, retired, or ids without a row). */
+  listEntries(): string[] {
+    try {
+      return readdirSync(this.root).filter((name) => !this.staging.has(name));
+    } catch {
+      return [];
+    }
+  }
+
+  async removePath(name: string): Promise<void> {
+    await rm(join(this.root, name), { recursive: true, force: true });
+  }
+
+  async removeAbsolute(path: string): Promise<void> {
+    await rm(path, { recursive: true, force: true });
+  }
+
+  async usage(id: number): Promise<SnapshotUsage> {
+    return diskUsage(this.fsDir(id));
+  }
+
+  exists(id: number): boolean {
+    try {
+      lstatSync(this.fsDir(id));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Bytes in use (allocated blocks) and inodes, counting each hard-linked inode once. */
+async function diskUsage(dir: string): Promise<SnapshotUsage> {
+  const seen = new Set<string>();
+  let size = 0;
+  let inodes = 0;
+  const walk = async (path: string): Promise<void> => {
+    const st = await lstat(path, { bigint: false });
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    inodes++;
+    size += st.blocks * 512;
+    if (st.isDirectory()) {
+      for (const name of await readdir(path)) await walk(join(path, name));
+    }
+  };
+  await walk(dir);
+  return { size, inodes };
+}
