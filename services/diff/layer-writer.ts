@@ -58,7 +58,7 @@ export class LayerWriter {
       else if (whiteout.kind === 'remove') this.whiteout(parent, whiteout.name, entryMeta(header, rawPax));
       return null;
     }
-    const hostPath = this.resolver.entryPath(name, true) as string;
+    const hostPath = this.resolver.entryPath(name);
     const meta = entryMeta(header, rawPax);
     this.written.add(hostPath);
     switch (header.type) {
@@ -73,7 +73,7 @@ export class LayerWriter {
         this.finishNode(hostPath, meta, true);
         return null;
       case 'link':
-        this.hardlink(hostPath, header.linkname, meta);
+        this.hardlink(hostPath, header, meta);
         return null;
       case 'character-device':
       case 'block-device':
@@ -132,12 +132,12 @@ export class LayerWriter {
   }
 
   // Hardlink targets are names in the same layer, resolved inside the target like any entry.
-  private hardlink(hostPath: string, linkname: string, meta: EntryMeta): void {
-    const targetName = cleanEntryName(linkname);
-    const target = targetName === '' ? null : this.resolver.entryPath(targetName, false);
+  private hardlink(hostPath: string, header: Header, meta: EntryMeta): void {
+    const targetName = cleanEntryName(header.linkname);
+    const target = targetName === '' ? null : this.resolver.existingEntryPath(targetName);
     const stat = target === null ? undefined : fs.lstatSync(target, { throwIfNoEntry: false });
     if (target === null || stat === undefined) {
-      throw invalidArgument(`layer entry ${hostPath}: hardlink target ${JSON.stringify(linkname)} does not exist in the layer`);
+      throw invalidArgument(`layer entry ${header.name}: hardlink target ${JSON.stringify(header.linkname)} does not exist in the layer`);
     }
     if (target === hostPath) return;
     this.create(hostPath, () => fs.linkSync(target, hostPath));
@@ -173,8 +173,7 @@ export class LayerWriter {
   private whiteout(parent: string, name: string, meta: EntryMeta): void {
     if (this.whiteouts === 'overlay') {
       const hostPath = `${this.resolver.ensureDir(parent)}/${name}`;
-      this.remove(hostPath);
-      makeOverlayWhiteout(hostPath, meta.uid, meta.gid);
+      this.create(hostPath, () => makeOverlayWhiteout(hostPath, meta.uid, meta.gid));
       this.written.add(hostPath);
       return;
     }

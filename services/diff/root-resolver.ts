@@ -41,10 +41,19 @@ export class RootResolver {
     return this.lookup(name, false, 0);
   }
 
-  /** Host path that entry `name` itself would occupy (its last component is not followed). */
-  entryPath(name: string, create: boolean): string | null {
+  /**
+   * Host path that entry `name` itself occupies (its last component is not followed), creating
+   * missing parent directories.
+   */
+  entryPath(name: string): string {
     const { parent, base } = splitName(name);
-    const dir = this.lookup(parent, create, 0);
+    return `${this.ensureDir(parent)}/${base}`;
+  }
+
+  /** Like entryPath, or null when a parent directory does not exist. */
+  existingEntryPath(name: string): string | null {
+    const { parent, base } = splitName(name);
+    const dir = this.existingDir(parent);
     return dir === null ? null : `${dir}/${base}`;
   }
 

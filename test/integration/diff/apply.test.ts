@@ -229,6 +229,8 @@ describe('applyLayer whiteouts', () => {
   });
 
   it("'overlay' writes 0/0 char devices and trusted.overlay.opaque, never touching lower entries", async () => {
+    fs.mkdirSync(path.join(target, 'etc'));
+    fs.writeFileSync(path.join(target, 'etc/motd'), 'left in the upperdir by an earlier apply');
     await apply(
       [
         { name: 'etc/.wh.motd', data: '', uid: 5, gid: 6 },
