@@ -89,7 +89,10 @@ class Parser {
     this.skipSpace();
     const op = this.parseOp();
     if (!op) return { path };
-    return { path, op, value: this.parseToken('value') };
+    const value = this.parseToken('value');
+    // A bad expression is the request's fault whether or not any object reaches it.
+    if (op === '~=') compileRegex(value);
+    return { path, op, value };
   }
 
   private parseOp(): Op | undefined {

@@ -30,7 +30,13 @@ export class Metadata {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    migrate(this.db);
+    try {
+      migrate(this.db);
+    } catch (err) {
+      // A refused or failed migration must not leave the file open behind the error.
+      this.db.close();
+      throw err;
+    }
   }
 
   onEvent(sink: EventSink): void {

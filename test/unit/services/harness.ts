@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { openServices, type Services } from '../../../services/daemon/daemon.js';
+import { BerthError, type ErrorCode } from '../../../services/errors.js';
+import type { Envelope } from '../../../services/events/exchange.js';
+import { silentLogger } from '../../../services/log.js';
+
+/** A fresh daemon root with every in-process service opened on it. */
+export interface TestRoot {
+  root: string;
+  services: Services;
+  /** Closes the metadata db and removes the root. */
+  dispose(): Promise<void>;
+}
+
+export async function makeTempDir(prefix = 'berth-svc-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function openTestRoot(): Promise<TestRoot> {
+  const root = await makeTempDir();
+  const services = await openServices(root, silentLogger);
+  return {
+    root,
+    services,
+    dispose: async () => {
+      // A collection scheduled by a delete may still be running; let it finish before closing.
+      await services.gc.schedule(true);
+      services.meta.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The BerthError fn throws (synchronously or by rejecting), checked for its code and message. */
+export async function expectBerthError(
+  fn: () => unknown,
+  code: ErrorCode,
+  message?: RegExp | string,
+): Promise<BerthError> {
+  let thrown: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown, 'expected a BerthError').toBeInstanceOf(BerthError);
+  const err = thrown as BerthError;
+  expect({ code: err.code, message: err.message }).toMatchObject({ code });
+  if (message !== undefined) expect(err.message).toMatch(message);
+  return err;
+}
+
+/** Collects events from an exchange subscription until stop() is called. */
+export interface Recorder {
+  readonly events: Envelope[];
+  topics(): string[];
+  stop(): Promise<Envelope[]>;
+}
+
+export function recordEvents(services: Services, filters: string[] = []): Recorder {
+  const controller = new AbortController();
+  const events: Envelope[] = [];
+  const iterator = services.exchange.subscribe(filters, controller.signal);
+  // The first next() runs the generator up to its first wait, which registers the subscriber.
+  const done = (async () => {
+    for (let r = await iterator.next(); !r.done; r = await iterator.next()) events.push(r.value);
+  })();
+  return {
+    events,
+    topics: () => events.map((e) => `${e.namespace} ${e.topic}`),
+    stop: async () => {
+      // Let already-queued envelopes drain before aborting.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      controller.abort();
+      await done;
+      return events;
+    },
+  };
+}
+
+export const sha256Of = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
