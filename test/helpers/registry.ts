@@ -1,7 +1,11 @@
 import { inject } from 'vitest';
 
-/** Names of the fixture images test/fixtures/build-images.sh builds and global setup pushes. */
-export const FIXTURE_IMAGES = ['busybox', 'busybox-zstd', 'multi', 'multi-plain', 'multiarch'] as const;
+/**
+ * The fixture images. All but busybox-docker are OCI layouts built by
+ * test/fixtures/build-images.sh; busybox-docker is busybox pushed as a Docker schema 2 manifest
+ * (Docker media types, same config and layer blobs).
+ */
+export const FIXTURE_IMAGES = ['busybox', 'busybox-zstd', 'busybox-docker', 'multi', 'multi-plain', 'multiarch'] as const;
 export type FixtureImageName = (typeof FIXTURE_IMAGES)[number];
 
 export interface Descriptor {

@@ -49,6 +49,7 @@ const DECOMPRESS: Record<string, string> = {
   'application/vnd.oci.image.layer.v1.tar': 'cat',
   'application/vnd.oci.image.layer.v1.tar+gzip': 'gzip -dc',
   'application/vnd.oci.image.layer.v1.tar+zstd': 'zstd -dcq',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip': 'gzip -dc',
 };
 
 /** sha256 of the uncompressed stream of a layer blob, computed by the system tools. */
@@ -108,13 +109,17 @@ describe('fixture layer formats', () => {
   const mediaTypes = (name: FixtureImageName): string[] => fixtureManifest(name).layers.map((l) => l.mediaType);
   const gzip = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-  it('covers gzip, zstd and uncompressed layers with identical contents', () => {
+  it('covers gzip, zstd, uncompressed and Docker layers with identical contents', () => {
     expect(mediaTypes('busybox')).toEqual([gzip]);
     expect(mediaTypes('busybox-zstd')).toEqual(['application/vnd.oci.image.layer.v1.tar+zstd']);
+    expect(mediaTypes('busybox-docker')).toEqual(['application/vnd.docker.image.rootfs.diff.tar.gzip']);
+    expect(fixtureImage('busybox-docker').target.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(fixtureManifest('busybox-docker').config.mediaType).toBe('application/vnd.docker.container.image.v1+json');
     expect(mediaTypes('multi')).toEqual(Array<string>(5).fill(gzip));
     expect(mediaTypes('multi-plain')).toEqual(Array<string>(5).fill('application/vnd.oci.image.layer.v1.tar'));
     const diffIds = (name: FixtureImageName): string[] => fixtureManifest(name).layers.map((l: FixtureLayer) => l.diffId);
     expect(diffIds('busybox-zstd')).toEqual(diffIds('busybox'));
+    expect(diffIds('busybox-docker')).toEqual(diffIds('busybox'));
     expect(diffIds('multi-plain')).toEqual(diffIds('multi'));
     expect(diffIds('multi')[0]).toBe(diffIds('busybox')[0]);
   });

@@ -8,13 +8,30 @@ import {
   type RegistryFixtures,
 } from '../helpers/registry.js';
 import { ensureFixtures, readFixtureLayout } from './fixtures.js';
-import { pushLayout, startRegistry } from './registry.js';
+import { fetchDockerManifest, pushLayout, startRegistry } from './registry.js';
 
 async function loadImage(fixturesDir: string, host: string, name: FixtureImageName): Promise<FixtureImage> {
-  const layout = await readFixtureLayout(fixturesDir, name);
   const ref = `${host}/${name}:latest`;
+  if (name === 'busybox-docker') return loadDockerImage(fixturesDir, host, ref);
+  const layout = await readFixtureLayout(fixturesDir, name);
   await pushLayout(layout.layoutDir, ref);
   return { name, ref, ...layout };
+}
+
+/** busybox converted by skopeo to Docker schema 2; blobs stay those of the busybox layout. */
+async function loadDockerImage(fixturesDir: string, host: string, ref: string): Promise<FixtureImage> {
+  const source = await readFixtureLayout(fixturesDir, 'busybox');
+  const base = source.manifests[0];
+  if (!base) throw new Error('busybox layout has no manifest');
+  await pushLayout(source.layoutDir, ref, 'v2s2');
+  const { descriptor, manifest } = await fetchDockerManifest(host, 'busybox-docker', 'latest');
+  const layers = manifest.layers.map((l, i) => {
+    const built = base.layers[i];
+    if (built?.digest !== l.digest) throw new Error(`busybox-docker layer ${i} differs from busybox's`);
+    return { ...built, mediaType: l.mediaType };
+  });
+  const manifests = [{ ...descriptor, platform: base.platform, config: manifest.config, layers }];
+  return { name: 'busybox-docker', ref, target: descriptor, manifests, layoutDir: source.layoutDir };
 }
 
 /**

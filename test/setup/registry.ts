@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { openSync, closeSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -6,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runOk } from '../helpers/exec.js';
 import { waitPidGone } from '../helpers/cleanup.js';
+import type { Descriptor } from '../helpers/registry.js';
 
 export interface RunningRegistry {
   host: string;
@@ -86,11 +88,31 @@ export async function startRegistry(dir: string): Promise<RunningRegistry> {
   throw new Error(`docker-registry did not start; see ${join(dir, 'registry.log')}`);
 }
 
-/** Pushes an OCI layout's "latest" to the registry, all platforms, refusing any digest change. */
-export async function pushLayout(layoutDir: string, ref: string): Promise<void> {
-  await runOk(
-    'skopeo',
-    ['copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${layoutDir}:latest`, `docker://${ref}`],
-    { timeoutMs: 120_000 },
-  );
+/**
+ * Pushes an OCI layout's "latest" to the registry, all platforms. Without `format` the bytes are
+ * pushed as built and any digest change is refused; "v2s2" converts to a Docker schema 2
+ * manifest (same config and layer blobs, Docker media types).
+ */
+export async function pushLayout(layoutDir: string, ref: string, format?: 'v2s2'): Promise<void> {
+  const how = format ? ['--format', format] : ['--all', '--preserve-digests'];
+  await runOk('skopeo', ['copy', '--quiet', ...how, '--dest-tls-verify=false', `oci:${layoutDir}:latest`, `docker://${ref}`], {
+    timeoutMs: 120_000,
+  });
+}
+
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+
+/** The Docker schema 2 manifest the registry serves for repo:tag, with its descriptor. */
+export async function fetchDockerManifest(
+  host: string,
+  repo: string,
+  tag: string,
+): Promise<{ descriptor: Descriptor; manifest: { config: Descriptor; layers: Descriptor[] } }> {
+  const res = await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, { headers: { Accept: DOCKER_MANIFEST } });
+  const body = Buffer.from(await res.arrayBuffer());
+  if (!res.ok) throw new Error(`GET manifest ${repo}:${tag}: HTTP ${res.status} ${body.toString()}`);
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const manifest = JSON.parse(body.toString('utf8')) as { mediaType: string; config: Descriptor; layers: Descriptor[] };
+  if (manifest.mediaType !== DOCKER_MANIFEST) throw new Error(`${repo}:${tag} is ${manifest.mediaType}, not Docker schema 2`);
+  return { descriptor: { mediaType: DOCKER_MANIFEST, digest, size: body.length }, manifest };
 }
