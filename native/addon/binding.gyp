@@ -8,6 +8,7 @@
         "src/mknod.cc",
         "src/xattr.cc",
         "src/mount.cc",
+        "src/fsmount.cc",
         "src/resolve.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -2,7 +2,7 @@ import { mkdtemp, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mount, mountConstants as C, umount2 } from '../native/addon.js';
+import { fsmount, fsmountConstants as A, mount, mountConstants as C, umount2 } from '../native/addon.js';
 import { parseMountOptions, readonlyOverlayOptions } from './options.js';
 
 /** containerd.types.Mount: what a snapshotter returns and what mountAll performs. */
@@ -28,13 +28,46 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
 function mountOne(m: Mount, target: string): void {
   const { flags, propagation, data } = parseMountOptions(m.options);
   const isBind = (flags & C.MS_BIND) !== 0;
-  // A bind mount's type is only a label; the kernel wants none.
-  mount(m.source, target, isBind ? '' : m.type, flags, data.length > 0 ? data.join(',') : null);
+  const joined = data.join(',');
+  if (m.type === 'overlay' && Buffer.byteLength(joined) > MAX_MOUNT_DATA) {
+    mountLongOverlay(m.source, target, data, flags);
+  } else {
+    // A bind mount's type is only a label; the kernel wants none.
+    mount(m.source, target, isBind ? '' : m.type, flags, data.length > 0 ? joined : null);
+  }
   // MS_RDONLY is ignored when creating a bind mount; it takes a remount of the new mount.
   if (isBind && (flags & C.MS_RDONLY) !== 0) {
     mount('', target, '', (flags | C.MS_REMOUNT) >>> 0, null);
   }
   for (const change of propagation) mount('', target, '', change, null);
+}
+
+// mount(2) copies at most one page of data, NUL included.
+const MAX_MOUNT_DATA = 4095;
+
+// Mount flags that fsmount takes as mount attributes; the others have no meaning for overlay.
+const MOUNT_ATTRS: ReadonlyArray<readonly [msFlag: number, attr: number]> = [
+  [C.MS_RDONLY, A.MOUNT_ATTR_RDONLY],
+  [C.MS_NOSUID, A.MOUNT_ATTR_NOSUID],
+  [C.MS_NODEV, A.MOUNT_ATTR_NODEV],
+  [C.MS_NOEXEC, A.MOUNT_ATTR_NOEXEC],
+  [C.MS_NOATIME, A.MOUNT_ATTR_NOATIME],
+  [C.MS_NODIRATIME, A.MOUNT_ATTR_NODIRATIME],
+];
+
+/**
+ * An overlay whose options exceed a page (deep images): containerd shortens the paths by
+ * chdir-ing into a common parent, which would move the whole daemon's cwd; instead each lowerdir
+ * goes to the kernel on its own ("lowerdir+", Linux 6.8+).
+ */
+function mountLongOverlay(source: string, target: string, data: readonly string[], flags: number): void {
+  const params = data.flatMap((option) =>
+    option.startsWith('lowerdir=')
+      ? option.slice('lowerdir='.length).split(':').map((dir) => `lowerdir+=${dir}`)
+      : [option],
+  );
+  const attrs = MOUNT_ATTRS.reduce((acc, [msFlag, attr]) => ((flags & msFlag) !== 0 ? acc | attr : acc), 0);
+  fsmount('overlay', source, target, params, attrs);
 }
 
 const UNMOUNT_ATTEMPTS = 50;

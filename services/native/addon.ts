@@ -39,6 +39,15 @@ export interface MountConstants {
   UMOUNT_NOFOLLOW: number;
 }
 
+export interface FsmountConstants {
+  MOUNT_ATTR_RDONLY: number;
+  MOUNT_ATTR_NOSUID: number;
+  MOUNT_ATTR_NODEV: number;
+  MOUNT_ATTR_NOEXEC: number;
+  MOUNT_ATTR_NOATIME: number;
+  MOUNT_ATTR_NODIRATIME: number;
+}
+
 interface NativeBinding {
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
@@ -47,8 +56,10 @@ interface NativeBinding {
   lremovexattr(path: string, name: string): void;
   mount(source: string, target: string, fstype: string, flags: number, data: string | null): void;
   umount2(target: string, flags: number): void;
+  fsmount(fstype: string, source: string, target: string, params: string[], attrs: number): void;
   resolveInRoot(root: string, path: string): ResolvedPath;
   mountConstants: MountConstants;
+  fsmountConstants: FsmountConstants;
 }
 
 // Source runs from services/native/, compiled code from dist/services/native/.
@@ -92,6 +103,14 @@ export function umount2(target: string, flags: number): void {
 }
 
 /**
+ * Mounts with the new mount API: one fsconfig call per parameter ("key=value" or a bare flag),
+ * so no limit on the total option length; `attrs` are MOUNT_ATTR_* flags.
+ */
+export function fsmount(fstype: string, source: string, target: string, params: string[], attrs: number): void {
+  binding.fsmount(fstype, source, target, params, attrs);
+}
+
+/**
  * Resolves `name` as if `root` were "/" (openat2 RESOLVE_IN_ROOT): "..", absolute names and
  * symlinks, including absolute ones, all stay inside root. Follows a final symlink.
  */
@@ -100,3 +119,4 @@ export function resolveInRoot(root: string, name: string): ResolvedPath {
 }
 
 export const mountConstants: Readonly<MountConstants> = binding.mountConstants;
+export const fsmountConstants: Readonly<FsmountConstants> = binding.fsmountConstants;

@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::RegisterMknod(env, exports);
   berth::RegisterXattr(env, exports);
   berth::RegisterMount(env, exports);
+  berth::RegisterFsmount(env, exports);
   berth::RegisterResolve(env, exports);
   return exports;
 }

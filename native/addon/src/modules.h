@@ -9,6 +9,7 @@ namespace berth {
 void RegisterMknod(Napi::Env env, Napi::Object exports);
 void RegisterXattr(Napi::Env env, Napi::Object exports);
 void RegisterMount(Napi::Env env, Napi::Object exports);
+void RegisterFsmount(Napi::Env env, Napi::Object exports);
 void RegisterResolve(Napi::Env env, Napi::Object exports);
 
 }  // namespace berth

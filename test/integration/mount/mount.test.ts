@@ -72,6 +72,31 @@ describe('mountAll / unmountAll', () => {
     expect(mountedAt(dst!)).toBe(false);
   });
 
+  it('mounts an overlay whose options exceed a page (one lowerdir at a time)', async () => {
+    const lowers = Array.from({ length: 60 }, (_, i) => dirs(`layers/${String(i).padStart(3, '0')}-${'x'.repeat(100)}`)[0]!);
+    lowers.forEach((dir, i) => fs.writeFileSync(path.join(dir, `f${i}`), String(i)));
+    fs.writeFileSync(path.join(lowers[0]!, 'shadowed'), 'top');
+    fs.writeFileSync(path.join(lowers[59]!, 'shadowed'), 'bottom');
+    const [upper, workdir, dst] = dirs('upper', 'work', 'dst');
+    const options = ['index=off', `workdir=${workdir}`, `upperdir=${upper}`, `lowerdir=${lowers.join(':')}`];
+    expect(options.join(',').length).toBeGreaterThan(4096);
+    try {
+      await mountAll([{ type: 'overlay', source: 'overlay', options }], dst!);
+      expect(fs.readdirSync(dst!)).toHaveLength(61);
+      expect(fs.readFileSync(path.join(dst!, 'shadowed'), 'utf8')).toBe('top');
+      fs.writeFileSync(path.join(dst!, 'new'), 'n');
+      expect(fs.existsSync(path.join(upper!, 'new'))).toBe(true);
+    } finally {
+      await unmountAll(dst!);
+    }
+    const seen = await withTempMount([{ type: 'overlay', source: 'overlay', options }], async (dir) => {
+      expect(() => fs.writeFileSync(path.join(dir, 'ro'), 'x')).toThrow(expect.objectContaining({ code: 'EROFS' }));
+      return fs.readdirSync(dir).length;
+    });
+    expect(seen).toBe(62);
+    expect(mountedAt(dst!)).toBe(false);
+  });
+
   it('unmounts stacked mounts', async () => {
     const [a, b, dst] = dirs('a', 'b', 'dst');
     await mountAll([{ type: 'bind', source: a!, options: ['bind'] }, { type: 'bind', source: b!, options: ['bind'] }], dst!);
