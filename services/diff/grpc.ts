@@ -25,5 +25,19 @@ export function diffGrpc(diff: DiffService, kit: HandlerKit): ServiceImpl {
       );
       return { applied: { media_type: applied.mediaType, digest: applied.digest, size: applied.size } };
     }),
+    Diff: kit.unary('Diff/Diff', async (req, ctx) => {
+      const d = await diff.diff(
+        requireNamespace(ctx),
+        {
+          lower: mountsOf(req.left),
+          upper: mountsOf(req.right),
+          mediaType: String(req.media_type ?? ''),
+          ref: String(req.ref ?? ''),
+          labels: (req.labels ?? {}) as Record<string, string>,
+        },
+        ctx.lease,
+      );
+      return { diff: { media_type: d.mediaType, digest: d.digest, size: d.size } };
+    }),
   };
 }

@@ -3,7 +3,10 @@ import type { ContentService } from '../content/service.js';
 import type { OverlayLayout } from '../snapshots/overlay.js';
 import type { MountSpec } from '../snapshots/types.js';
 import { validateDigest } from '../validate.js';
+import { Writable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import { applyLayer, type ApplyLayerOptions } from './apply.js';
+import { diffMounts } from './diff.js';
 
 export interface LayerDescriptor {
   mediaType: string;
@@ -12,6 +15,16 @@ export interface LayerDescriptor {
 }
 
 const UNCOMPRESSED_TAR = 'application/vnd.oci.image.layer.v1.tar';
+const GZIP_TAR = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
+
+export interface DiffRequest {
+  lower: MountSpec[];
+  upper: MountSpec[];
+  mediaType: string;
+  ref: string;
+  labels: Record<string, string>;
+}
 
 type ApplyTarget = Pick<ApplyLayerOptions, 'target' | 'whiteouts' | 'parents'>;
 
@@ -54,5 +67,29 @@ export class DiffService {
     const blob = this.content.blobPath(namespace, layer.digest);
     const applied = await applyLayer({ blob, mediaType: layer.mediaType, ...target, signal });
     return { mediaType: UNCOMPRESSED_TAR, digest: applied.digest, size: applied.size };
+  }
+
+  /** Writes the layer between two mount sets into the content store, as containerd's walking differ does. */
+  async diff(namespace: string, req: DiffRequest, lease?: string): Promise<LayerDescriptor> {
+    const mediaType = req.mediaType || GZIP_TAR;
+    if (mediaType !== GZIP_TAR && mediaType !== UNCOMPRESSED_TAR) {
+      throw invalidArgument(`diff media type "${mediaType}" is not supported; use ${GZIP_TAR} or ${UNCOMPRESSED_TAR}`);
+    }
+    const ref = req.ref || `diff-${randomBytes(8).toString('hex')}`;
+    const writer = await this.content.writer(namespace, ref, 0, '', lease);
+    try {
+      const out = new Writable({
+        write: (chunk: Buffer, _enc, done) => {
+          writer.ingest.write(writer.ingest.offset, chunk).then(() => done(), done);
+        },
+      });
+      const result = await diffMounts(req.lower, req.upper, out, { compression: mediaType === GZIP_TAR ? 'gzip' : 'none' });
+      await new Promise<void>((resolve, reject) => (out.writableFinished ? resolve() : out.once('finish', resolve).once('error', reject)));
+      const labels = { ...req.labels, [UNCOMPRESSED_LABEL]: result.diffId };
+      const digest = await writer.commit(result.size, result.digest, labels);
+      return { mediaType, digest, size: result.size };
+    } finally {
+      await writer.release();
+    }
   }
 }

@@ -1,10 +1,4 @@
-/** containerd.types.Mount: what a client (or we) pass to mount(2) to see a snapshot. */
-export interface MountSpec {
-  type: string;
-  source: string;
-  target?: string;
-  options: string[];
-}
+export type { Mount as MountSpec } from '../mount/mount.js';
 
 export type SnapshotKind = 'view' | 'active' | 'committed';
 
