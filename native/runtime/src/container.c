@@ -287,6 +287,7 @@ static int parent_loop(int sock, struct created *cr, const struct spec *s, const
 		case SYNC_HOOKS: {
 			cleanup_buf struct buf b = {0};
 			st->pid = cr->pids[1];
+			st->start_time = proc_start_time(st->pid, NULL);
 			if ((r = state_save(dir, st)) < 0)
 				return r;
 			hook_state(&b, s, id, "creating", cr->pids[1], bundle);

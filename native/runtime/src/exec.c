@@ -120,6 +120,9 @@ static int exec_child_run(struct exec_child *c)
 	if ((r = process_find_exec(c->p, &exe)) < 0 || (r = process_finalize(c->p, c->seccomp)) < 0 ||
 	    (r = process_close_fds(c->preserve)) < 0)
 		return r;
+	/* A detached process outlives this runtime: no death signal from here on. */
+	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+		return fail(errno, "prctl");
 	if ((r = sync_send(c->sock, SYNC_READY, 0, NULL)) < 0)
 		return r;
 	execve(exe, (char **)c->p->args, (char **)(c->p->env ? c->p->env : (const char *[]){NULL}));

@@ -91,6 +91,8 @@ const char *state_status(const char *root, const struct cstate *st)
 	uint64_t start = proc_start_time(st->pid, &sc);
 	if (!start || start != st->start_time || sc == 'Z' || sc == 'X')
 		return "stopped";
+	if (!strcmp(st->status, "creating"))
+		return "creating";
 	cleanup_free char *fifo = xasprintf("%s/%s/exec.fifo", root, st->id);
 	if (access(fifo, F_OK) == 0)
 		return "created";
