@@ -138,6 +138,10 @@ export class ContentService {
       validateDigest(expected);
       if (this.has(namespace, expected)) throw alreadyExists(`content ${expected}`);
     }
+    // As containerd's Writer does: an unknown lease fails now, not after the whole blob is written.
+    if (lease && !this.meta.db.prepare('SELECT 1 FROM leases WHERE namespace = ? AND id = ?').get(namespace, lease)) {
+      throw notFound(`lease ${lease}`);
+    }
     const key = lockKey(namespace, ref);
     if (this.locks.has(key)) throw unavailable(`ref "${ref}" is locked by another writer; retry later`);
     this.locks.add(key);

@@ -83,3 +83,28 @@ export function recordEvents(services: Services, filters: string[] = []): Record
 }
 
 export const sha256Of = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+/** Writes data through a content writer and commits it; returns the digest. */
+export async function writeBlob(
+  services: Services,
+  namespace: string,
+  data: Buffer | string,
+  options: { ref?: string; lease?: string; labels?: Record<string, string> } = {},
+): Promise<string> {
+  const bytes = Buffer.from(data);
+  const digest = sha256Of(bytes);
+  const writer = await services.content.writer(namespace, options.ref ?? `ref-${digest}`, bytes.length, digest, options.lease);
+  try {
+    await writer.ingest.write(0, bytes);
+    return await writer.commit(bytes.length, digest, options.labels ?? {});
+  } finally {
+    await writer.release();
+  }
+}
+
+export const descriptor = (digest: string, size = 1, mediaType = 'application/vnd.oci.image.manifest.v1+json') => ({
+  mediaType,
+  digest,
+  size,
+  annotations: {},
+});
