@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { BerthError, invalidArgument } from '../errors.js';
+import { Digester } from './digester.js';
 import { declaredCompression, decompressor, detectCompression } from './media.js';
 import { LayerWriter, type WhiteoutMode } from './layer-writer.js';
 import { extractInto } from './extract.js';
@@ -40,15 +39,7 @@ export async function applyLayer(opts: ApplyLayerOptions): Promise<AppliedLayer>
   const root = await realpath(opts.target);
   if (!(await stat(root)).isDirectory()) throw invalidArgument(`apply target ${opts.target} is not a directory`);
   const compression = await detectCompression(opts.blob);
-  const hash = createHash('sha256');
-  let size = 0;
-  const digester = new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-      hash.update(chunk);
-      size += chunk.length;
-      callback(null, chunk);
-    },
-  });
+  const digester = new Digester();
   const writer = new LayerWriter(root, opts.whiteouts, opts.parents ?? []);
   const extract = tar.extract();
   extractInto(extract, writer);
@@ -70,5 +61,5 @@ export async function applyLayer(opts: ApplyLayerOptions): Promise<AppliedLayer>
     // A destroyed read stream closes its fd asynchronously; the caller may remove the blob next.
     if (!source.closed) await new Promise<void>((resolve) => source.once('close', () => resolve()));
   }
-  return { digest: `sha256:${hash.digest('hex')}`, size };
+  return { digest: digester.digest(), size: digester.size };
 }

@@ -1,11 +1,11 @@
-import { createHash, type Hash } from 'node:crypto';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { type Mount, withTempMount } from '../mount/mount.js';
 import { type Change, overlayUpperChanges, treeChanges } from './changes.js';
 import { ChangeWriter } from './change-writer.js';
+import { Digester } from './digester.js';
 import { overlayUpperdirOver } from './mount-layers.js';
 
 export interface DiffOptions {
@@ -57,20 +57,4 @@ async function writeLayer(changes: Iterable<Change>, root: string, out: NodeJS.W
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
   return { digest: outDigest.digest(), size: outDigest.size, diffId: tarDigest.digest() };
-}
-
-/** A pass-through that hashes (sha256) and counts what flows through it. */
-class Digester extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  size = 0;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    callback(null, chunk);
-  }
-
-  digest(): string {
-    return `sha256:${this.hash.digest('hex')}`;
-  }
 }

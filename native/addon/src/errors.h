@@ -12,7 +12,8 @@ namespace berth {
 // Throws a JS Error "<what> <path>: <strerror>" with code = errno name and errno = -number.
 void ThrowErrno(Napi::Env env, int err, const char* what, const std::string& path);
 
-// Throws a TypeError unless info[index] is a string; returns the string (empty on failure).
+// Argument readers: store info[index] in *out and return true, or throw a TypeError and return
+// false when the argument is missing or of the wrong type.
 bool ArgString(const Napi::CallbackInfo& info, size_t index, std::string* out);
 bool ArgUint32(const Napi::CallbackInfo& info, size_t index, uint32_t* out);
 
