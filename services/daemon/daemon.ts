@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { Metadata } from '../metadata/db.js';
@@ -38,8 +38,14 @@ export interface Services {
   gc: GarbageCollector;
 }
 
+/** Root-only, even when the directory already existed with looser bits. */
+async function privateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+}
+
 export async function openServices(root: string, log: Logger): Promise<Services> {
-  await mkdir(root, { recursive: true, mode: 0o700 });
+  await privateDir(root);
   const meta = new Metadata(join(root, 'metadata.db'));
   const exchange = new EventExchange(log.child({ component: 'events' }));
   meta.onEvent(exchange.publishPending);
@@ -82,7 +88,7 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
-  await mkdir(config.state, { recursive: true, mode: 0o700 });
+  await privateDir(config.state);
   const services = await openServices(config.root, log);
   // A crash may have left snapshot directories without rows and blobs without records.
   await services.snapshots.cleanup();
