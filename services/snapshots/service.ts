@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors.js';
 import { compileFilters, fieldsOf } from '../filters/filter.js';
 import { applyLabelMask, checkMaskPaths } from '../labels.js';
@@ -145,7 +146,7 @@ export class SnapshotService {
     validateKey('snapshot key', key);
     if (parent) validateKey('snapshot parent', parent);
     const clean = validateLabels(labels);
-    const staging = this.layout.stage();
+    let staging = this.layout.stage();
     try {
       return this.meta.transaction((tx) => {
         ensureNamespace(tx, namespace);
@@ -162,11 +163,16 @@ export class SnapshotService {
           )
           .run(namespace, SNAPSHOTTER, key, parentRow?.id ?? null, kind, JSON.stringify(clean), now, now);
         const id = Number(res.lastInsertRowid);
-        this.layout.place(staging, id);
         addLeaseResource(tx, namespace, lease, { type: `snapshots/${SNAPSHOTTER}`, id: key });
         tx.emit({ namespace, topic: '/snapshot/prepare', typeName: 'containerd.events.SnapshotPrepare', event: { key, parent } });
         const parents = parentRow ? [parentRow.id, ...this.parentIds(parentRow)] : [];
-        return this.layout.mounts(id, kind, parents);
+        const mounts = this.layout.mounts(id, kind, parents);
+        // Last, so that a failure above leaves no <id> directory: a rollback also rolls back the
+        // AUTOINCREMENT counter, and the next creation would reuse the id and find it taken.
+        this.layout.place(staging, id);
+        // Should COMMIT itself fail, the catch below removes the placed directory instead.
+        staging = join(this.layout.root, String(id));
+        return mounts;
       });
     } catch (err) {
       this.layout.discardStaged(staging);
