@@ -5,6 +5,8 @@ import { applyLayer } from '../../../services/diff/apply.js';
 import { isBerthError } from '../../../services/errors.js';
 import { lgetxattr, lsetxattr } from '../../../services/native/addon.js';
 import { execFileSync } from 'node:child_process';
+import { mountAll, unmountAll } from '../../../services/mount/mount.js';
+import { summarizeTree } from './tree.js';
 import { type Compression, MEDIA_TYPES, type FixtureEntry, compress, buildTar, scratch, sha256, writeLayer } from './fixtures.js';
 
 let work: ReturnType<typeof scratch>;
@@ -256,6 +258,61 @@ describe('applyLayer whiteouts', () => {
     await apply([{ name: 'srv/data/file', data: 'x' }], 'overlay', { parents: [lower] });
     const st = fs.statSync(path.join(target, 'srv/data'));
     expect([st.uid, st.gid, st.mode & 0o7777, st.mtimeMs]).toEqual([33, 44, 0o750, 1000_000]);
+  });
+
+  it("gives the same tree in both modes: 'delete' on a copy of the lower, 'overlay' as an upperdir seen through overlayfs", async () => {
+    const lowerLayer: FixtureEntry[] = [
+      { name: 'etc/', type: 'directory', mode: 0o755 },
+      { name: 'etc/motd', data: 'old' },
+      { name: 'etc/keep', data: 'keep' },
+      { name: 'var/', type: 'directory', mode: 0o711, uid: 9 },
+      { name: 'var/lib/', type: 'directory' },
+      { name: 'var/lib/db/', type: 'directory' },
+      { name: 'var/lib/db/old', data: 'old' },
+      { name: 'var/lib/db/sub/', type: 'directory' },
+      { name: 'var/lib/db/sub/old', data: 'old' },
+      { name: 'var/log/', type: 'directory', mode: 0o750, uid: 4, gid: 4 },
+      { name: 'var/log/messages', data: 'log' },
+      { name: 'bin/sh', data: 'shell', mode: 0o755 },
+      { name: 'opt/tool/bin/tool', data: 'tool' },
+    ];
+    const upperLayer: FixtureEntry[] = [
+      { name: 'etc/.wh.motd', data: '' },
+      { name: 'var/lib/db/', type: 'directory' },
+      { name: 'var/lib/db/.wh..wh..opq', data: '' },
+      { name: 'var/lib/db/new', data: 'new' },
+      { name: 'var/log/app.log', data: 'appended dir' },
+      { name: '.wh.opt', data: '' },
+      { name: 'bin/', type: 'directory', mode: 0o755 },
+      { name: 'bin/.wh..wh..opq', data: '' },
+      { name: 'bin/busybox', data: 'bb', mode: 0o755 },
+    ];
+    const lower = path.join(work.dir, 'lower');
+    const upper = path.join(work.dir, 'upper');
+    fs.mkdirSync(lower);
+    fs.mkdirSync(upper);
+    const lowerBlob = await writeLayer(work.dir, 'lower.tar', lowerLayer);
+    await applyLayer({ blob: lowerBlob.blob, mediaType: lowerBlob.mediaType, target: lower, whiteouts: 'delete' });
+    execFileSync('cp', ['-a', `${lower}/.`, target]);
+    const upperBlob = await writeLayer(work.dir, 'upper.tar', upperLayer);
+    await applyLayer({ blob: upperBlob.blob, mediaType: upperBlob.mediaType, target, whiteouts: 'delete' });
+    await applyLayer({ blob: upperBlob.blob, mediaType: upperBlob.mediaType, target: upper, whiteouts: 'overlay', parents: [lower] });
+
+    const merged = path.join(work.dir, 'merged');
+    fs.mkdirSync(merged);
+    await mountAll([{ type: 'overlay', source: 'overlay', options: [`lowerdir=${upper}:${lower}`, 'ro'] }], merged);
+    try {
+      // Without mtimes: a directory the layer does not list gets "now" when 'delete' changes it
+      // and the lower one's in an upperdir, in containerd as here.
+      expect(summarizeTree(merged, { xattrs: true })).toEqual(summarizeTree(target, { xattrs: true }));
+    } finally {
+      await unmountAll(merged);
+    }
+    expect(Object.keys(summarizeTree(target)).sort()).toEqual([
+      'bin', 'bin/busybox', 'etc', 'etc/keep', 'var', 'var/lib', 'var/lib/db', 'var/lib/db/new', 'var/log', 'var/log/app.log', 'var/log/messages',
+    ]);
+    // Parents created only for the whiteout or the new file took the lower directory's metadata.
+    expect(fs.statSync(path.join(upper, 'var/log')).uid).toBe(4);
   });
 
   it('ignores AUFS metadata names', async () => {
