@@ -23,8 +23,9 @@ static int openat2_in(int dirfd, const char *path, int flags, uint64_t resolve)
 }
 
 /* Opens `path` inside the root `rootfd`. With mkmode, missing components are created as
- * directories, and the last one as a directory (S_IFDIR) or an empty file (S_IFREG); each step
- * resolves from the root again, so a symlink planted in the rootfs stays inside it. */
+ * directories, and the last one as a directory (S_IFDIR) or an empty file (S_IFREG). Each step
+ * resolves from the root again, and a dangling symlink on the way is followed inside the root
+ * (its target is created there), so nothing planted in the rootfs can reach the host. */
 int open_in_root(int rootfd, const char *path, int flags, int mkmode, int *out)
 {
 	const uint64_t res = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
@@ -36,33 +37,54 @@ int open_in_root(int rootfd, const char *path, int flags, int mkmode, int *out)
 		return 0;
 	}
 	cleanup_free char *p = xstrdup(path);
-	size_t len = strlen(p);
-	while (len > 1 && p[len - 1] == '/')
-		p[--len] = 0;
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s)
-			continue;
-		bool last = !*s;
-		*s = 0;
-		cleanup_close int t = openat2_in(rootfd, p, O_PATH, res);
-		if (t < 0 && errno != ENOENT)
-			return fail(errno, "open `%s` in the rootfs", p);
-		if (t < 0) {
-			char *slash = strrchr(p, '/'), *name = slash + 1;
-			*slash = 0;
-			cleanup_close int parent = openat2_in(rootfd, *p ? p : "/", O_PATH | O_DIRECTORY, res);
-			*slash = '/';
-			if (parent < 0)
-				return fail(errno, "open parent of `%s` in the rootfs", p);
-			int r = last && mkmode == S_IFREG ? mknodat(parent, name, S_IFREG | 0644, 0) : mkdirat(parent, name, 0755);
-			if (r < 0 && errno != EEXIST)
-				return fail(errno, "create `%s` in the rootfs", p);
+	for (int hops = 0;; hops++) {
+		if (hops > 40)
+			return fail(ELOOP, "create `%s` in the rootfs", path);
+		size_t len = strlen(p);
+		while (len > 1 && p[len - 1] == '/')
+			p[--len] = 0;
+		char *s = p + 1;
+		bool restart = false;
+		for (;; s++) {
+			if (*s != '/' && *s)
+				continue;
+			bool last = !*s;
+			char c = *s;
+			*s = 0;
+			cleanup_close int t = openat2_in(rootfd, p, O_PATH, res);
+			if (t < 0 && errno != ENOENT)
+				return fail(errno, "open `%s` in the rootfs", p);
+			if (t < 0) {
+				char *slash = strrchr(p, '/'), *name = slash + 1;
+				*slash = 0;
+				cleanup_close int parent = openat2_in(rootfd, *p ? p : "/", O_PATH | O_DIRECTORY, res);
+				if (parent < 0)
+					return fail(errno, "open parent of `%s/%s` in the rootfs", p, name);
+				char target[PATH_MAX];
+				ssize_t n = readlinkat(parent, name, target, sizeof target - 1);
+				if (n >= 0) {
+					target[n] = 0;
+					*s = c;
+					char *np = xasprintf("%s%s%s%s", target[0] == '/' ? "" : p, target[0] == '/' ? "" : "/", target,
+							     last ? "" : s);
+					free(p);
+					p = np;
+					restart = true;
+					break;
+				}
+				int r = last && mkmode == S_IFREG ? mknodat(parent, name, S_IFREG | 0644, 0) : mkdirat(parent, name, 0755);
+				if (r < 0 && errno != EEXIST)
+					return fail(errno, "create `%s/%s` in the rootfs", p, name);
+				*slash = '/';
+			}
+			if (last)
+				break;
+			*s = c;
 		}
-		if (last)
+		if (!restart)
 			break;
-		*s = '/';
 	}
-	if ((fd = openat2_in(rootfd, path, flags, res)) < 0)
+	if ((fd = openat2_in(rootfd, p, flags, res)) < 0)
 		return fail(errno, "open `%s` in the rootfs", path);
 	*out = fd;
 	return 0;
