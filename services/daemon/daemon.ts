@@ -6,6 +6,8 @@ import { Metadata } from '../metadata/db.js';
 import { BlobStore } from '../content/store.js';
 import { ContentService } from '../content/service.js';
 import { contentGrpc } from '../content/grpc.js';
+import { ContainerService } from '../containers/service.js';
+import { containersGrpc } from '../containers/grpc.js';
 import { DiffService } from '../diff/service.js';
 import { diffGrpc } from '../diff/grpc.js';
 import { EventExchange } from '../events/exchange.js';
@@ -35,6 +37,7 @@ export interface Services {
   images: ImageService;
   leases: LeaseService;
   diff: DiffService;
+  containers: ContainerService;
   gc: GarbageCollector;
 }
 
@@ -65,6 +68,7 @@ export async function openServices(root: string, log: Logger): Promise<Services>
     images: new ImageService(meta, gc),
     leases: new LeaseService(meta, gc),
     diff: new DiffService(content, layout),
+    containers: new ContainerService(meta, gc),
     gc,
   };
 }
@@ -106,6 +110,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     { name: 'containerd.services.snapshots.v1.Snapshots', impl: snapshotsGrpc(services.snapshots, kit) },
     { name: 'containerd.services.diff.v1.Diff', impl: diffGrpc(services.diff, kit) },
     { name: 'containerd.services.events.v1.Events', impl: eventsGrpc(services.exchange, kit) },
+    { name: 'containerd.services.containers.v1.Containers', impl: containersGrpc(services.containers, kit) },
   ];
   const server = await startServer(config.address, registered, log);
   return {
