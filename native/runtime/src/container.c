@@ -9,6 +9,7 @@
 #include "sync.h"
 
 #include <dirent.h>
+#include <linux/keyctl.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
@@ -106,6 +107,7 @@ struct init_ctx {
 	const char *rootfs, *cgpath;
 	int sock, fifo_fd, console_fd, preserve_fds;
 	bool fast; /* namespaces came with the clone; none had to be joined */
+	bool new_keyring;
 	void *seccomp;
 };
 
@@ -168,6 +170,10 @@ static int init_run(struct init_ctx *c)
 		return fail(errno, "become root in the user namespace (is container uid/gid 0 mapped?)");
 	if (s->ns_on[NS_CGROUP] && !s->ns_path[NS_CGROUP] && unshare(CLONE_NEWCGROUP) < 0)
 		return fail(errno, "create cgroup namespace");
+	/* A session keyring of its own, so the container cannot read the host's keys. Kernels or
+	 * user namespaces that refuse are not fatal, as with runc. */
+	if (c->new_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0)
+		log_debug("no session keyring: %s", strerror(errno));
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		return fail(errno, "set hostname");
 	if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
@@ -186,7 +192,7 @@ static int init_run(struct init_ctx *c)
 				   hs.text)) < 0)
 			return r;
 	}
-	if ((r = rootfs_pivot(&rc, rootfd)) < 0 || (r = rootfs_finish(&rc)) < 0)
+	if ((r = rootfs_pivot(rootfd)) < 0 || (r = rootfs_finish(&rc)) < 0)
 		return r;
 	if (s->proc.terminal && (r = console_setup(c->console_fd, &s->proc, true)) < 0)
 		return r;
@@ -381,7 +387,7 @@ int container_create(const struct create_opts *o, pid_t *init_pid)
 	if (pid == 0) {
 		close(sock);
 		close(cgfd);
-		struct init_ctx c = {&s, rootfs, cgpath, child_sock, fifo_fd, console, o->preserve_fds, fast, seccomp};
+		struct init_ctx c = {&s, rootfs, cgpath, child_sock, fifo_fd, console, o->preserve_fds, fast, !o->no_new_keyring, seccomp};
 		init_main(&c);
 	}
 	close(move_fd(&child_sock));
@@ -469,8 +475,6 @@ int container_start(const char *root, const char *id)
 	}
 	return 0;
 }
-
-int parse_signal(const char *s, int *sig);
 
 int container_kill(const char *root, const char *id, int sig, bool all)
 {

@@ -5,7 +5,7 @@
 struct create_opts {
 	const char *root, *id, *bundle, *pid_file, *console_socket;
 	int preserve_fds;
-	bool foreground; /* `run` without --detach: the caller waits for the init and deletes */
+	bool no_new_keyring;
 };
 
 struct exec_opts {

@@ -107,14 +107,14 @@ static int need_id(int argc, char **argv, int pos, int extra_ok)
 static int cmd_create_run(bool run, struct global *g, int argc, char **argv, int *code)
 {
 	struct create_opts o = {.root = g->root};
-	bool detach = false, no_pivot = false, no_keyring = false;
+	bool detach = false, no_pivot = false;
 	const struct opt opts[] = {{"bundle", 'b', O_STR, &o.bundle, 0},
 				   {"pid-file", 0, O_STR, &o.pid_file, 0},
 				   {"console-socket", 0, O_STR, &o.console_socket, 0},
 				   {"preserve-fds", 0, O_INT, &o.preserve_fds, 0},
 				   {"detach", 'd', O_FLAG, &detach, 0},
 				   {"no-pivot", 0, O_FLAG, &no_pivot, 0},
-				   {"no-new-keyring", 0, O_FLAG, &no_keyring, 0},
+				   {"no-new-keyring", 0, O_FLAG, &o.no_new_keyring, 0},
 				   {0}};
 	int pos, r;
 	if ((r = parse_opts(argc, argv, opts, &pos)) < 0 || (r = need_id(argc, argv, pos, 0)) < 0)
@@ -124,10 +124,8 @@ static int cmd_create_run(bool run, struct global *g, int argc, char **argv, int
 	if (!run && detach)
 		return fail(0, "unknown option `--detach`");
 	o.id = argv[pos];
-	if (run) {
-		o.foreground = !detach;
+	if (run)
 		return container_run(&o, detach, code);
-	}
 	pid_t pid;
 	return container_create(&o, &pid);
 }

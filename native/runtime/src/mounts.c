@@ -336,9 +336,8 @@ int rootfs_prepare(struct rootfs_ctx *c, int *rootfd_out)
 	return 0;
 }
 
-int rootfs_pivot(struct rootfs_ctx *c, int rootfd)
+int rootfs_pivot(int rootfd)
 {
-	(void)c;
 	if (fchdir(rootfd) < 0)
 		return fail(errno, "chdir to the rootfs");
 	if (syscall(SYS_pivot_root, ".", ".") < 0)

@@ -13,6 +13,6 @@ struct rootfs_ctx {
 
 int open_in_root(int rootfd, const char *path, int flags, int mkmode, int *out);
 int rootfs_prepare(struct rootfs_ctx *c, int *rootfd_out);
-int rootfs_pivot(struct rootfs_ctx *c, int rootfd);
+int rootfs_pivot(int rootfd);
 int rootfs_finish(struct rootfs_ctx *c);
 int set_mount_attrs(int fd, unsigned long set, unsigned long clear, bool recursive);
