@@ -18,6 +18,8 @@ const toNamespace = (row: Row): Namespace => ({ name: row.name, labels: parseLab
 
 /** Creates the namespace if missing: containerd does so on the first namespaced write. */
 export function ensureNamespace(tx: Tx, name: string): void {
+  // In-process callers reach here without the gRPC layer's check; refuse before anything commits.
+  validateNamespace(name);
   const now = Date.now();
   const inserted = tx.db
     .prepare('INSERT OR IGNORE INTO namespaces (name, labels, created_at, updated_at) VALUES (?, ?, ?, ?)')

@@ -7,6 +7,7 @@ import { openServices, type Services } from '../../../services/daemon/daemon.js'
 import { BerthError, type ErrorCode } from '../../../services/errors.js';
 import type { Envelope } from '../../../services/events/exchange.js';
 import { silentLogger } from '../../../services/log.js';
+import type { MountSpec } from '../../../services/snapshots/types.js';
 
 /** A fresh daemon root with every in-process service opened on it. */
 export interface TestRoot {
@@ -108,3 +109,13 @@ export const descriptor = (digest: string, size = 1, mediaType = 'application/vn
   size,
   annotations: {},
 });
+
+/** The snapshot directory (`<root>/snapshots/overlayfs/<id>`) behind mounts that prepare or view returned. */
+export function snapshotDirOf(mounts: readonly MountSpec[]): string {
+  const m = mounts[0];
+  if (!m) throw new Error('no mounts');
+  if (m.type === 'bind') return m.source.replace(/\/fs$/, '');
+  const upper = m.options.find((o) => o.startsWith('upperdir='));
+  if (!upper) throw new Error(`no upperdir in ${JSON.stringify(m)}`);
+  return upper.slice('upperdir='.length).replace(/\/fs$/, '');
+}

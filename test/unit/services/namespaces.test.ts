@@ -114,4 +114,12 @@ describe('NamespaceService', () => {
     expect(t.services.namespaces.get('fresh')).toEqual({ name: 'fresh', labels: {} });
     expect(rec.topics()).toEqual(['fresh /namespaces/create']);
   });
+
+  it('a namespaced write with an invalid namespace fails before anything is committed', async () => {
+    await expectBerthError(() => t.services.leases.create('bad ns', 'l'), 'INVALID_ARGUMENT', /namespace "bad ns"/);
+    await expectBerthError(() => t.services.snapshots.prepare('../up', 'k', '', {}), 'INVALID_ARGUMENT', /namespace/);
+    expect(t.services.meta.db.prepare('SELECT name FROM namespaces').all()).toEqual([]);
+    expect(t.services.leases.list('bad ns')).toEqual([]);
+    expect(t.services.snapshots.list('../up')).toEqual([]);
+  });
 });

@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { MountSpec } from '../../../services/snapshots/types.js';
-import { expectBerthError, openTestRoot, recordEvents, type TestRoot } from './harness.js';
+import { expectBerthError, openTestRoot, recordEvents, snapshotDirOf, type TestRoot } from './harness.js';
 
 let t: TestRoot;
 const NS = 'default';
@@ -16,14 +15,7 @@ afterEach(async () => {
 });
 
 const snapRoot = (): string => join(t.root, 'snapshots', 'overlayfs');
-const dirOf = (mounts: MountSpec[]): string => {
-  const m = mounts[0];
-  if (!m) throw new Error('no mounts');
-  if (m.type === 'bind') return m.source.replace(/\/fs$/, '');
-  const upper = m.options.find((o) => o.startsWith('upperdir='));
-  if (!upper) throw new Error('no upperdir');
-  return upper.slice('upperdir='.length).replace(/\/fs$/, '');
-};
+const dirOf = snapshotDirOf;
 
 /** Prepares key on parent and commits it as name; returns the committed snapshot's directory. */
 function layer(name: string, parent = ''): string {

@@ -1,0 +1,184 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EXPIRE_LABEL } from '../../../services/leases/service.js';
+import { descriptor, expectBerthError, openTestRoot, recordEvents, sha256Of, snapshotDirOf, writeBlob, type TestRoot } from './harness.js';
+
+let t: TestRoot;
+const NS = 'default';
+
+beforeEach(async () => {
+  t = await openTestRoot();
+});
+
+afterEach(async () => {
+  await t.dispose();
+});
+
+const blobFile = (digest: string): string => join(t.root, 'content', 'blobs', 'sha256', digest.slice('sha256:'.length));
+const hasContent = (digest: string, ns = NS): boolean => t.services.content.has(ns, digest);
+const snapshotNames = (ns = NS): string[] => t.services.snapshots.list(ns).map((s) => s.name);
+
+/** Prepares and commits a layer snapshot; returns its directory. */
+function commitLayer(name: string, parent = '', lease?: string): string {
+  const mounts = t.services.snapshots.prepare(NS, `extract-${name}`, parent, {}, lease);
+  t.services.snapshots.commit(NS, name, `extract-${name}`, {}, lease);
+  return snapshotDirOf(mounts);
+}
+
+/** A manifest pointing at a config and a layer through gc.ref labels, as ctr's pull leaves it. */
+async function pulledImage(name: string, configLabels: Record<string, string> = {}) {
+  const layer = await writeBlob(t.services, NS, `layer of ${name}`);
+  const config = await writeBlob(t.services, NS, `config of ${name}`, { labels: configLabels });
+  const manifest = await writeBlob(t.services, NS, `manifest of ${name}`, {
+    labels: { 'containerd.io/gc.ref.content.config': config, 'containerd.io/gc.ref.content.l.0': layer },
+  });
+  t.services.images.create(NS, { name, labels: {}, target: descriptor(manifest) });
+  return { manifest, config, layer };
+}
+
+describe('GarbageCollector content', () => {
+  it('keeps an image target and what its gc.ref.content labels reach; removes unreferenced rows and blobs', async () => {
+    const kept = await pulledImage('busybox:latest');
+    const stray = await writeBlob(t.services, NS, 'nobody points here');
+    const rec = recordEvents(t.services, ['topic=="/content/delete"']);
+    const result = await t.services.gc.collect();
+    await rec.stop();
+    expect(result).toMatchObject({ content: 1, blobs: 1, snapshots: 0, leases: 0 });
+    for (const digest of Object.values(kept)) {
+      expect(hasContent(digest)).toBe(true);
+      expect(existsSync(blobFile(digest))).toBe(true);
+    }
+    expect(hasContent(stray)).toBe(false);
+    expect(existsSync(blobFile(stray))).toBe(false);
+    expect(rec.events.map((e) => e.namespace)).toEqual([NS]);
+  });
+
+  it('follows gc.ref.content labels transitively and keeps gc.root content', async () => {
+    const leaf = await writeBlob(t.services, NS, 'leaf');
+    const middle = await writeBlob(t.services, NS, 'middle', { labels: { 'containerd.io/gc.ref.content.m.0': leaf } });
+    const index = await writeBlob(t.services, NS, 'index', { labels: { 'containerd.io/gc.ref.content.m.0': middle } });
+    t.services.images.create(NS, { name: 'multi:1', labels: {}, target: descriptor(index) });
+    const rooted = await writeBlob(t.services, NS, 'rooted', { labels: { 'containerd.io/gc.root': '' } });
+    await t.services.gc.collect();
+    expect([leaf, middle, index, rooted].map((d) => hasContent(d))).toEqual([true, true, true, true]);
+  });
+
+  it('removes a namespace row but keeps the blob file another namespace still records', async () => {
+    const digest = await writeBlob(t.services, 'keeper', 'shared');
+    t.services.images.create('keeper', { name: 'x:1', labels: {}, target: descriptor(digest) });
+    await writeBlob(t.services, 'dropper', 'shared');
+    const result = await t.services.gc.collect();
+    expect(result).toMatchObject({ content: 1, blobs: 0 });
+    expect(hasContent(digest, 'dropper')).toBe(false);
+    expect(hasContent(digest, 'keeper')).toBe(true);
+    expect(existsSync(blobFile(digest))).toBe(true);
+  });
+
+  it('removes a blob file that has no row (an orphan)', async () => {
+    const orphan = sha256Of('orphan bytes');
+    writeFileSync(blobFile(orphan), 'orphan bytes');
+    const result = await t.services.gc.collect();
+    expect(result.blobs).toBe(1);
+    expect(existsSync(blobFile(orphan))).toBe(false);
+  });
+
+  it('images.delete(ns, name, true) returns after the collection removed the image content', async () => {
+    const { manifest, config, layer } = await pulledImage('busybox:latest');
+    await t.services.images.delete(NS, 'busybox:latest', true);
+    for (const digest of [manifest, config, layer]) {
+      expect(hasContent(digest)).toBe(false);
+      expect(existsSync(blobFile(digest))).toBe(false);
+    }
+  });
+
+  it('keeps the content of an image that remains when another is deleted', async () => {
+    const a = await pulledImage('a:1');
+    t.services.images.create(NS, { name: 'alias:1', labels: {}, target: descriptor(a.manifest) });
+    await t.services.images.delete(NS, 'a:1', true);
+    expect([a.manifest, a.config, a.layer].every((d) => hasContent(d))).toBe(true);
+  });
+});
+
+describe('GarbageCollector snapshots', () => {
+  it('a gc.ref.snapshot.overlayfs label keeps a snapshot and its parents; others go with their directories', async () => {
+    const base = commitLayer('chain-base');
+    const top = commitLayer('chain-top', 'chain-base');
+    const stray = commitLayer('stray');
+    const active = snapshotDirOf(t.services.snapshots.prepare(NS, 'unreferenced-active', 'chain-top', {}));
+    await pulledImage('img:1', { 'containerd.io/gc.ref.snapshot.overlayfs': 'chain-top' });
+    const result = await t.services.gc.collect();
+    expect(result.snapshots).toBe(2);
+    expect(snapshotNames()).toEqual(['chain-base', 'chain-top']);
+    expect(existsSync(base)).toBe(true);
+    expect(existsSync(top)).toBe(true);
+    expect(existsSync(stray)).toBe(false);
+    expect(existsSync(active)).toBe(false);
+  });
+
+  it('collects the whole chain once the image referencing it is deleted', async () => {
+    const base = commitLayer('base');
+    commitLayer('top', 'base');
+    await pulledImage('img:1', { 'containerd.io/gc.ref.snapshot.overlayfs': 'top' });
+    await t.services.gc.collect();
+    expect(snapshotNames()).toEqual(['base', 'top']);
+    await t.services.images.delete(NS, 'img:1', true);
+    expect(snapshotNames()).toEqual([]);
+    expect(existsSync(base)).toBe(false);
+  });
+});
+
+describe('GarbageCollector leases', () => {
+  it('a lease keeps its content and snapshots until deleted; delete(ns, id, true) collects them', async () => {
+    t.services.leases.create(NS, 'pull');
+    const digest = await writeBlob(t.services, NS, 'in flight', { lease: 'pull' });
+    const dir = commitLayer('layer', '', 'pull');
+    await t.services.gc.collect();
+    expect(hasContent(digest)).toBe(true);
+    expect(snapshotNames()).toEqual(['layer']);
+
+    await t.services.leases.delete(NS, 'pull', true);
+    expect(hasContent(digest)).toBe(false);
+    expect(existsSync(blobFile(digest))).toBe(false);
+    expect(snapshotNames()).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('deleting one lease resource lets the collector take it', async () => {
+    t.services.leases.create(NS, 'l');
+    const a = await writeBlob(t.services, NS, 'a', { lease: 'l' });
+    const b = await writeBlob(t.services, NS, 'b', { lease: 'l' });
+    await t.services.leases.deleteResource(NS, 'l', { type: 'content', id: a });
+    await t.services.gc.schedule(true);
+    expect(hasContent(a)).toBe(false);
+    expect(hasContent(b)).toBe(true);
+  });
+
+  it('removes an expired lease and collects its resources; an unexpired one stays', async () => {
+    const past = new Date(Date.now() - 60_000).toISOString();
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    t.services.leases.create(NS, 'expired', { [EXPIRE_LABEL]: past });
+    t.services.leases.create(NS, 'current', { [EXPIRE_LABEL]: future });
+    const gone = await writeBlob(t.services, NS, 'gone', { lease: 'expired' });
+    const kept = await writeBlob(t.services, NS, 'kept', { lease: 'current' });
+    const result = await t.services.gc.collect();
+    expect(result).toMatchObject({ leases: 1, content: 1 });
+    expect(t.services.leases.list(NS).map((l) => l.id)).toEqual(['current']);
+    await expectBerthError(() => t.services.leases.listResources(NS, 'expired'), 'NOT_FOUND');
+    expect(hasContent(gone)).toBe(false);
+    expect(existsSync(blobFile(gone))).toBe(false);
+    expect(hasContent(kept)).toBe(true);
+  });
+});
+
+describe('GarbageCollector scheduling', () => {
+  it('every schedule(true) resolves after a collection that started after the call', async () => {
+    const a = await writeBlob(t.services, NS, 'first');
+    const first = t.services.gc.schedule(true);
+    const b = await writeBlob(t.services, NS, 'second');
+    const second = t.services.gc.schedule(true);
+    await Promise.all([first, second]);
+    expect(hasContent(a)).toBe(false);
+    expect(hasContent(b)).toBe(false);
+  });
+});
