@@ -190,6 +190,28 @@ describe('diffMounts of an overlay over its lower layer (upperdir read directly)
   });
 });
 
+describe('diffMounts of an overlay with metacopy (upperdir holds stubs)', () => {
+  it('falls back to walking the mounted trees, so chmod-ed files keep their data', async () => {
+    const [lower, upperdir, workdir, merged, target] = dirs('lower', 'upperdir', 'work', 'merged', 'target');
+    buildBase(lower!);
+    const overlay: Mount[] = [{ type: 'overlay', source: 'overlay', options: ['index=off', 'metacopy=on', `workdir=${workdir}`, `upperdir=${upperdir}`, `lowerdir=${lower}`] }];
+    await mountAll(overlay, merged!);
+    let expected: ReturnType<typeof summarizeTree>;
+    try {
+      fs.chmodSync(path.join(merged!, 'usr/bin/tool'), 0o700);
+      expected = summarizeTree(merged!);
+    } finally {
+      await unmountAll(merged!);
+    }
+    // The upperdir's copy is a metadata-only stub: reading it directly would lose the 2 MiB.
+    expect(fs.statSync(path.join(upperdir!, 'usr/bin/tool')).blocks).toBe(0);
+    const { file } = await diffToFile(bind(lower!), overlay, 'none');
+    copyTree(lower!, target!);
+    await applyLayer({ blob: file, mediaType: MEDIA_TYPES.none, target: target!, whiteouts: 'delete' });
+    expect(summarizeTree(target!)).toEqual(expected);
+  });
+});
+
 describe('diffMounts xattrs', () => {
   it('records UTF-8-valid values (file capabilities included) and leaves out others rather than corrupt the layer', async () => {
     const [upper, ours, gnu] = dirs('upper', 'ours', 'gnu');
