@@ -33,20 +33,28 @@ char *cg_path(const char *cgroups_path, const char *id)
 }
 
 /* The hierarchies to use, as mount points under /sys/fs/cgroup: the v1 controller mounts (aliases
- * such as cpu -> cpu,cpuacct are symlinks and skipped) and the cgroup2 mount if any. */
+ * such as cpu -> cpu,cpuacct are symlinks and skipped) and the cgroup2 mount if any. Looked up
+ * once per process. */
 struct hier { char dir[64]; bool v2; };
-static int hierarchies(struct hier *h, size_t max)
+static struct hier hier_cache[16];
+static int hier_count = -1;
+
+static int hierarchies(struct hier **out)
 {
+	*out = hier_cache;
+	if (hier_count >= 0)
+		return hier_count;
+	struct hier *h = hier_cache;
 	if (cg_layout() == CG_V2) {
 		strcpy(h[0].dir, CG_ROOT);
 		h[0].v2 = true;
-		return 1;
+		return hier_count = 1;
 	}
 	DIR *d = opendir(CG_ROOT);
 	if (!d)
 		return fail(errno, "open " CG_ROOT);
-	size_t n = 0;
-	for (struct dirent *e; (e = readdir(d)) && n < max;) {
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d)) && n < 16;) {
 		if (e->d_type != DT_DIR || e->d_name[0] == '.' || strlen(e->d_name) > 40)
 			continue;
 		snprintf(h[n].dir, sizeof h[n].dir, CG_ROOT "/%s", e->d_name);
@@ -57,7 +65,7 @@ static int hierarchies(struct hier *h, size_t max)
 		n++;
 	}
 	closedir(d);
-	return n;
+	return hier_count = n;
 }
 
 static int open_dir(const char *base, const char *path)
@@ -393,8 +401,8 @@ static int apply_v2(int dfd, const struct jv *res)
 
 int cg_create(const char *path, const struct spec *s)
 {
-	struct hier h[16];
-	int n = hierarchies(h, 16), r;
+	struct hier *h;
+	int n = hierarchies(&h), r;
 	if (n < 0)
 		return n;
 	const struct jv *res = s->resources;
@@ -441,8 +449,8 @@ int cg_open_unified(const char *path)
 
 int cg_attach(const char *path, pid_t pid, bool skip_unified)
 {
-	struct hier h[16];
-	int n = hierarchies(h, 16), r;
+	struct hier *h;
+	int n = hierarchies(&h), r;
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
@@ -457,8 +465,8 @@ int cg_attach(const char *path, pid_t pid, bool skip_unified)
 
 int cg_destroy(const char *path)
 {
-	struct hier h[16];
-	int n = hierarchies(h, 16), ret = 0;
+	struct hier *h;
+	int n = hierarchies(&h), ret = 0;
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {

@@ -160,6 +160,10 @@ describe('exec, pause, ps, list', () => {
 
     const u = h.rt(['exec', '--user', '1000:1000', '--additional-gids', '27', id, '/bin/sh', '-c', 'id -u; id -g; id -G']);
     expect(u.stdout).toBe('1000\n1000\n1000 27\n');
+    // CVE-2022-24769: --cap adds to the effective set, never to the inheritable one.
+    const caps = h.rt(['exec', '--cap', 'CAP_SYS_ADMIN', id, '/bin/grep', '-E', 'CapInh|CapEff', '/proc/self/status']);
+    expect(caps.stdout).toMatch(/CapInh:\s+0000000000000000/);
+    expect(BigInt(`0x${caps.stdout.match(/CapEff:\s+(\w+)/)![1]}`) & (1n << 21n)).toBe(1n << 21n);
     const pf = path.join(h.dir, `${id}.json`);
     fs.writeFileSync(pf, JSON.stringify({ args: ['/bin/sh', '-c', 'echo $A; pwd'], env: ['A=from-process-file'], cwd: '/etc', user: { uid: 0, gid: 0 } }));
     const p = h.rt(['exec', '--process', pf, id]);
