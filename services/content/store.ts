@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { constants, createReadStream, type ReadStream } from 'node:fs';
+import { constants, createReadStream, rmSync, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failedPrecondition, notFound, BerthError } from '../errors.js';
@@ -82,6 +82,11 @@ export class BlobStore {
 
   async remove(digest: string): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
+  }
+
+  /** Synchronous, for the collector's check-then-remove that no commit may interleave. */
+  removeSync(digest: string): void {
+    rmSync(this.blobPath(digest), { force: true });
   }
 
   /** Every committed blob's digest, for garbage collection's sweep. */

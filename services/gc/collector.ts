@@ -186,11 +186,13 @@ export class GarbageCollector implements GcTrigger {
   /** Blob files no namespace records, except those a writer is committing right now. */
   private async sweepBlobs(): Promise<number> {
     const onDisk = await this.blobs.listBlobs();
-    const referenced = new Set((this.meta.db.prepare('SELECT DISTINCT digest FROM content').all() as { digest: string }[]).map((r) => r.digest));
+    const recorded = this.meta.db.prepare('SELECT 1 FROM content WHERE digest = ? LIMIT 1');
     let removed = 0;
     for (const digest of onDisk) {
-      if (referenced.has(digest) || this.blobs.isCommitting(digest)) continue;
-      await this.blobs.remove(digest);
+      // Checked against the db as it is now and removed without yielding: a commit records its
+      // digest (or starts renaming a blob into place) between these steps, never inside one.
+      if (recorded.get(digest) || this.blobs.isCommitting(digest)) continue;
+      this.blobs.removeSync(digest);
       removed++;
     }
     return removed;

@@ -83,6 +83,28 @@ describe('GarbageCollector content', () => {
     expect(existsSync(blobFile(orphan))).toBe(false);
   });
 
+  it('keeps the file of a blob recorded while the blob sweep is running', async () => {
+    // A pull-style writer: the blob is in place and marked as committing; its row comes later.
+    const data = 'committed during the sweep';
+    const fresh = sha256Of(data);
+    writeFileSync(blobFile(fresh), data);
+    const done = t.services.content.blobs.beginCommit(fresh);
+    const orphans = Array.from({ length: 50 }, (_, i) => `orphan ${i}`);
+    for (const o of orphans) writeFileSync(blobFile(sha256Of(o)), o);
+
+    let settled = false;
+    const collecting = t.services.gc.collect().finally(() => (settled = true));
+    // Wait until the sweep has removed its first orphan, i.e. it is past its listing and db read.
+    while (!settled && orphans.every((o) => existsSync(blobFile(sha256Of(o))))) await new Promise((r) => setImmediate(r));
+    t.services.content.record(NS, fresh, data.length, { 'containerd.io/gc.root': 'true' });
+    done();
+    await collecting;
+
+    expect(hasContent(fresh)).toBe(true);
+    expect(existsSync(blobFile(fresh))).toBe(true);
+    expect(orphans.some((o) => existsSync(blobFile(sha256Of(o))))).toBe(false);
+  });
+
   it('images.delete(ns, name, true) returns after the collection removed the image content', async () => {
     const { manifest, config, layer } = await pulledImage('busybox:latest');
     await t.services.images.delete(NS, 'busybox:latest', true);
