@@ -109,7 +109,7 @@ void state_json(struct buf *b, const char *root, const struct cstate *st, const 
 	buf_json_str(b, st->bundle);
 	buf_printf(b, ",%s\"rootfs\":%s", nl, sp);
 	buf_json_str(b, st->rootfs);
-	buf_printf(b, ",%s\"created\":%s\"%s\",%s\"owner\":%s\"\"", nl, sp, st->created, nl, sp);
+	buf_printf(b, ",%s\"created\":%s\"%s\"", nl, sp, st->created);
 	cleanup_free char *cfg = xasprintf("%s/%s/config.json", root, st->id), *text = NULL;
 	struct jdoc d cleanup_json = {0};
 	size_t len;
@@ -127,5 +127,6 @@ void state_json(struct buf *b, const char *root, const struct cstate *st, const 
 		}
 		buf_printf(b, "%s}", pretty ? "\n  " : "");
 	}
-	buf_printf(b, "%s}", pretty ? "\n" : "");
+	/* runc's order: annotations, then owner. */
+	buf_printf(b, ",%s\"owner\":%s\"\"%s}", nl, sp, pretty ? "\n" : "");
 }
