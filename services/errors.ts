@@ -62,3 +62,10 @@ export function toBerthError(err: unknown): BerthError {
   const message = err instanceof Error ? err.message : String(err);
   return new BerthError('INTERNAL', message);
 }
+
+const FROM_GRPC = new Map<number, ErrorCode>(Object.entries(GRPC_CODES).map(([code, grpc]) => [grpc, code as ErrorCode]));
+
+/** A status received from a peer (a shim over ttrpc) as our own error, keeping its class. */
+export function fromGrpcStatus(code: number, message: string): BerthError {
+  return new BerthError(FROM_GRPC.get(code) ?? 'INTERNAL', message);
+}

@@ -23,6 +23,10 @@ import { namespacesGrpc } from '../namespaces/grpc.js';
 import { OverlayLayout } from '../snapshots/overlay.js';
 import { SnapshotService } from '../snapshots/service.js';
 import { snapshotsGrpc } from '../snapshots/grpc.js';
+import { ShimManager } from '../runtime/shim-manager.js';
+import { ShimEventsServer } from '../runtime/events-server.js';
+import { TaskService } from '../tasks/service.js';
+import { tasksGrpc } from '../tasks/grpc.js';
 import { handlerKit } from '../server/handlers.js';
 import { startServer, type RegisteredService, type RunningServer } from '../server/server.js';
 import type { DaemonConfig } from './config.js';
@@ -98,6 +102,15 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   await services.snapshots.cleanup();
   await services.gc.collect();
 
+  const eventsAddress = `${config.address}.ttrpc`;
+  const shimEvents = new ShimEventsServer(services.exchange, log.child({ component: 'shim-events' }));
+  await shimEvents.listen(eventsAddress);
+  const shims = new ShimManager({ state: config.state, grpcAddress: config.address, eventsAddress, log: log.child({ component: 'shims' }) });
+  const publish = (namespace: string, topic: string, typeName: string, event: object): void =>
+    services.exchange.publishPending({ namespace, topic, typeName, event });
+  const tasks = new TaskService(services.containers, shims, config.state, publish, log.child({ component: 'tasks' }));
+  await tasks.load();
+
   const kit = handlerKit(log.child({ component: 'grpc' }));
   const registered: RegisteredService[] = [
     { name: 'containerd.services.version.v1.Version', impl: versionGrpc(kit) },
@@ -111,6 +124,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     { name: 'containerd.services.diff.v1.Diff', impl: diffGrpc(services.diff, kit) },
     { name: 'containerd.services.events.v1.Events', impl: eventsGrpc(services.exchange, kit) },
     { name: 'containerd.services.containers.v1.Containers', impl: containersGrpc(services.containers, kit) },
+    { name: 'containerd.services.tasks.v1.Tasks', impl: tasksGrpc(tasks, kit) },
   ];
   const server = await startServer(config.address, registered, log);
   return {
@@ -118,6 +132,10 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     server,
     stop: async () => {
       await server.shutdown(config.shutdownGraceMs);
+      // Shims and their tasks outlive berthd by design: only our connections to them end.
+      tasks.detach();
+      await shims.closeAll();
+      await shimEvents.close();
       await services.gc.schedule(true);
       services.meta.close();
     },

@@ -1,28 +1,14 @@
-import { readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import protobuf from 'protobufjs';
 import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js';
+import { packagePath } from '../paths.js';
 
 /**
  * One protobufjs Root holds every schema in proto/. We build grpc-js service definitions from it by
  * hand (instead of @grpc/proto-loader) so the daemon parses the .proto files once and uses the same
  * types to pack events into google.protobuf.Any and to speak ttrpc.
  */
-function protoDir(): string {
-  // Sources run from services/server (vitest), compiled code from dist/services/server.
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, '..', '..', 'proto'), join(here, '..', '..', '..', 'proto')];
-  for (const dir of candidates) {
-    try {
-      if (statSync(dir).isDirectory()) return dir;
-    } catch {
-      continue;
-    }
-  }
-  throw new Error(`proto directory not found (looked in ${candidates.join(', ')})`);
-}
-
 function listProtos(dir: string, base: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
@@ -35,7 +21,7 @@ let cached: protobuf.Root | undefined;
 
 export function protoRoot(): protobuf.Root {
   if (cached) return cached;
-  const dir = protoDir();
+  const dir = packagePath('proto');
   const root = new protobuf.Root();
   // Well-known google.protobuf types come bundled with protobufjs; everything else is ours.
   root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : join(dir, target));

@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { BerthError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AnyValue } from '../containers/service.js';
+import { packagePath } from '../paths.js';
+import { encodeMessage, messageType } from '../server/protos.js';
+import type { Bundle } from '../tasks/bundle.js';
+import type { ShimLauncher } from '../tasks/service.js';
+import type { TaskShim } from '../tasks/shim.js';
+import { TtrpcTaskShim } from './ttrpc-shim.js';
+
+export interface ShimManagerOptions {
+  state: string;
+  /** berthd's gRPC socket, passed to shims as -address. */
+  grpcAddress: string;
+  /** berthd's ttrpc socket where shims forward events (TTRPC_ADDRESS). */
+  eventsAddress: string;
+  shimBinary?: string;
+  log: Logger;
+}
+
+const START_TIMEOUT_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a shim subcommand of containerd's runtime v2 binary contract and collects its output. */
+function runShim(binary: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, stdin: Buffer): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT_MS);
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(stdin);
+  });
+}
+
+/**
+ * Starts shims through the binary contract (`start` prints the address of a new shim or of the
+ * running shim of the task's group) and keeps one ttrpc connection per shim address.
+ */
+export class ShimManager implements ShimLauncher {
+  private readonly connections = new Map<string, Promise<TaskShim>>();
+  private readonly binary: string;
+
+  constructor(private readonly opts: ShimManagerOptions) {
+    this.binary = opts.shimBinary ?? packagePath('bin', 'berth-shim');
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return { ...process.env, TTRPC_ADDRESS: this.opts.eventsAddress, BERTH_STATE_DIR: this.opts.state };
+  }
+
+  async start(namespace: string, id: string, bundle: Bundle, options: AnyValue | undefined): Promise<TaskShim> {
+    const args = ['-namespace', namespace, '-address', this.opts.grpcAddress, '-publish-binary', packagePath('bin', 'berthd'), '-id', id, 'start'];
+    const stdin = options ? encodeMessage(messageType('google.protobuf.Any'), options) : Buffer.alloc(0);
+    const res = await runShim(this.binary, args, bundle.path, this.env(), stdin);
+    const address = res.stdout.trim();
+    if (res.code !== 0 || !address) {
+      throw new BerthError('UNAVAILABLE', `starting the shim for task ${id} failed: ${res.stderr.trim() || `exit ${String(res.code)}`}`);
+    }
+    return this.connect(address, CONNECT_TIMEOUT_MS);
+  }
+
+  connect(address: string, timeoutMs: number): Promise<TaskShim> {
+    let conn = this.connections.get(address);
+    if (!conn) {
+      conn = TtrpcTaskShim.connect(address, timeoutMs);
+      this.connections.set(address, conn);
+      conn.then(
+        (shim) => shim.closed.then(() => this.forget(address, conn)),
+        () => this.forget(address, conn),
+      );
+    }
+    return conn;
+  }
+
+  async cleanup(namespace: string, id: string, bundle: Bundle): Promise<void> {
+    const args = ['-namespace', namespace, '-address', this.opts.grpcAddress, '-id', id, '-bundle', bundle.path, 'delete'];
+    const res = await runShim(this.binary, args, bundle.path, this.env(), Buffer.alloc(0));
+    if (res.code !== 0) throw new BerthError('INTERNAL', `shim delete for task ${id} failed: ${res.stderr.trim() || `exit ${String(res.code)}`}`);
+    this.opts.log.debug('cleaned up task of a dead shim', { namespace, id });
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.connections.values()];
+    this.connections.clear();
+    for (const c of all) (await c.catch(() => undefined))?.close();
+  }
+
+  private forget(address: string, conn: Promise<TaskShim> | undefined): void {
+    if (this.connections.get(address) === conn) this.connections.delete(address);
+  }
+}
