@@ -153,6 +153,9 @@ static int join_namespaces(struct init_ctx *c)
 		sync_send(c->sock, SYNC_PID, pid, NULL);
 		_exit(0);
 	}
+	/* The death signal is not inherited: the init must still die with an interrupted create. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return fail(errno, "prctl");
 	return 0;
 }
 
@@ -199,8 +202,10 @@ static int init_run(struct init_ctx *c)
 	if (c->console_fd >= 0)
 		close(c->console_fd);
 	cleanup_free char *exe = NULL;
-	if ((r = process_find_exec(&s->proc, &exe)) < 0 || (r = process_finalize(&s->proc, c->seccomp)) < 0 ||
-	    (r = process_close_fds(c->preserve_fds)) < 0)
+	/* Seccomp is loaded in process_finalize: what follows it is only what a profile must allow
+	 * anyway (sync message, exec fifo, execve). */
+	if ((r = process_find_exec(&s->proc, &exe)) < 0 || (r = process_close_fds(c->preserve_fds)) < 0 ||
+	    (r = process_finalize(&s->proc, c->seccomp)) < 0)
 		return r;
 	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
 		return fail(errno, "prctl");

@@ -117,8 +117,8 @@ static int exec_child_run(struct exec_child *c)
 	if (c->console >= 0)
 		close(c->console);
 	cleanup_free char *exe = NULL;
-	if ((r = process_find_exec(c->p, &exe)) < 0 || (r = process_finalize(c->p, c->seccomp)) < 0 ||
-	    (r = process_close_fds(c->preserve)) < 0)
+	if ((r = process_find_exec(c->p, &exe)) < 0 || (r = process_close_fds(c->preserve)) < 0 ||
+	    (r = process_finalize(c->p, c->seccomp)) < 0)
 		return r;
 	/* A detached process outlives this runtime: no death signal from here on. */
 	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
