@@ -54,6 +54,28 @@ async function layerMembers(layer: string): Promise<Member[]> {
     .filter((m) => m.name !== '' && m.name !== '.');
 }
 
+/**
+ * GNU tar writes through symlinks already on disk, so a member below a symlink (from a lower
+ * layer or this one) could land outside `root`, where OCI semantics would resolve it inside.
+ * Such layers are refused rather than extracted wrongly or onto the host.
+ */
+async function assertNoSymlinkAncestors(root: string, members: readonly Member[]): Promise<void> {
+  const nonDirs = new Set(members.filter((m) => !m.isDir).map((m) => m.name));
+  const checked = new Set<string>();
+  for (const { name } of members) {
+    const parts = name.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const ancestor = parts.slice(0, i).join('/');
+      if (checked.has(ancestor)) continue;
+      checked.add(ancestor);
+      const st = await lstat(join(root, ancestor)).catch(() => undefined);
+      if (nonDirs.has(ancestor) || st?.isSymbolicLink()) {
+        throw new Error(`expectedTree: ${name} lies below non-directory ${ancestor}; not supported`);
+      }
+    }
+  }
+}
+
 /** A non-directory replaces a lower directory whole; GNU tar would refuse a non-empty one. */
 async function removeReplacedDirs(root: string, members: readonly Member[]): Promise<void> {
   for (const m of members) {
@@ -82,7 +104,7 @@ async function applyWhiteouts(root: string, members: readonly Member[]): Promise
  * What a correct unpacker produces from `layers` (blob paths, bottom first; gzip, zstd or plain
  * tar): each layer is extracted with GNU tar over the previous ones after its whiteouts (".wh.x"
  * deletes x, ".wh..wh..opq" empties its dir) have been applied to the lower content, as the OCI
- * image spec says. For trusted fixture layers only: GNU tar is not hardened against escapes.
+ * image spec says. Layers that write below a symlink are refused (see assertNoSymlinkAncestors).
  */
 export async function expectedTree(layers: readonly string[]): Promise<ExpectedTree> {
   const dir = await scratchDir('tree-');
@@ -90,6 +112,7 @@ export async function expectedTree(layers: readonly string[]): Promise<ExpectedT
   try {
     for (const layer of layers) {
       const members = await layerMembers(layer);
+      await assertNoSymlinkAncestors(dir, members);
       await applyWhiteouts(dir, members);
       await removeReplacedDirs(dir, members);
       const flags = ['--numeric-owner', '--same-owner', '--same-permissions', `--exclude=${WHITEOUT}*`];

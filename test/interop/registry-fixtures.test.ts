@@ -233,6 +233,19 @@ describe('unpacked fixture trees (test/helpers/tree.ts)', () => {
     }
   });
 
+  it('refuses a layer that would write through a symlink instead of escaping', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'berth-escape-'));
+    try {
+      const sh = (script: string): Promise<unknown> => runOk('sh', ['-c', script, 'sh', work]);
+      await sh('cd "$1" && mkdir target l1 l2 && ln -s "$1/target" l1/a && mkdir l2/a && echo x > l2/a/f');
+      await sh('cd "$1" && tar -C l1 -cf 1.tar a && tar -C l2 -cf 2.tar a/f');
+      await expect(expectedTree([join(work, '1.tar'), join(work, '2.tar')])).rejects.toThrow(/below non-directory a/);
+      expect((await runOk('ls', ['-A', join(work, 'target')])).stdout).toBe('');
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   it('unpacks busybox (gzip and zstd alike) into a root filesystem that runs', async () => {
     const gz = await expectedTree(fixtureLayerPaths('busybox'));
     const zst = await expectedTree(fixtureLayerPaths('busybox-zstd'));

@@ -8,7 +8,7 @@ import {
   type RegistryFixtures,
 } from '../helpers/registry.js';
 import { ensureFixtures, readFixtureLayout } from './fixtures.js';
-import { fetchDockerManifest, pushLayout, startRegistry } from './registry.js';
+import { fetchDockerManifest, pushLayout, startRegistry, type RunningRegistry } from './registry.js';
 
 async function loadImage(fixturesDir: string, host: string, name: FixtureImageName): Promise<FixtureImage> {
   const ref = `${host}/${name}:latest`;
@@ -41,7 +41,7 @@ async function loadDockerImage(fixturesDir: string, host: string, ref: string): 
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const runDir = await mkdtemp('/tmp/bt-');
-  let registry: Awaited<ReturnType<typeof startRegistry>> | undefined;
+  let registry: RunningRegistry | undefined;
   const teardown = async (): Promise<void> => {
     await registry?.stop();
     await destroyTree(runDir);
