@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { run, type RunResult } from './exec.js';
 
 export interface CtrOptions {
@@ -22,4 +23,12 @@ export function ctr(address: string, args: readonly string[], opts: CtrOptions =
     timeoutMs: opts.timeoutMs ?? 120_000,
     env: opts.env,
   });
+}
+
+/**
+ * A fresh name for a namespace or container id. Cgroups (/<namespace>/<id>) and some runtime
+ * state are host-global, so tests running side by side must not reuse names.
+ */
+export function uniqueName(prefix = 't'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
 }

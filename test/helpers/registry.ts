@@ -1,3 +1,11 @@
+// How tests reach the fixtures served by test/setup/global.ts:
+//
+//   import { fixtureImage, fixtureLayerPaths } from '../helpers/registry.js';
+//   const ref = fixtureImage('busybox').ref;            // "127.0.0.1:PORT/busybox:latest"
+//   await ctr(berthd.address, ['images', 'pull', '--plain-http', ref]);
+//   const want = await expectedTree(fixtureLayerPaths('multi'));
+//
+// Values come from vitest's provide/inject, so they are only available inside test files.
 import { inject } from 'vitest';
 
 /**
