@@ -9,7 +9,8 @@
         "src/xattr.cc",
         "src/mount.cc",
         "src/fsmount.cc",
-        "src/resolve.cc"
+        "src/resolve.cc",
+        "src/process.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

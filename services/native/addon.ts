@@ -120,3 +120,39 @@ export function resolveInRoot(root: string, name: string): ResolvedPath {
 
 export const mountConstants: Readonly<MountConstants> = binding.mountConstants;
 export const fsmountConstants: Readonly<FsmountConstants> = binding.fsmountConstants;
+
+/** How a process ended: `status` is the exit code, or 128 + signal when `signal` killed it. */
+export interface ExitStatus {
+  pid: number;
+  status: number;
+  signal: number;
+}
+
+/** A one-shot callback when an fd turns readable (a pidfd: its process exited). */
+export interface FdWatch {
+  close(): void;
+}
+
+/** Process supervision for berth-shim (native/addon/src/process.cc). */
+export interface ProcessNative {
+  pidfdOpen(pid: number): number;
+  /** Reaps the pidfd's process if it exited (waitid P_PIDFD, WNOHANG); null while it runs. */
+  waitidPidfd(pidfd: number): ExitStatus | null;
+  /** Reaps one known child (waitid P_PID, WNOHANG); null while it runs. */
+  waitPid(pid: number): ExitStatus | null;
+  setChildSubreaper(): void;
+  /** Reaps exited children not in `exclude` (libuv's own and pidfd-tracked ones). */
+  reapOrphans(exclude: number[]): ExitStatus[];
+  sendFd(socketFd: number, fd: number): void;
+  /** The fd received over SCM_RIGHTS, or null when a non-blocking socket has nothing yet. */
+  recvFd(socketFd: number): number | null;
+  /** A non-blocking listening unix socket at `path`. */
+  unixListen(path: string): number;
+  /** A non-blocking accepted connection, or null when none is pending. */
+  acceptFd(listenFd: number): number | null;
+  setBlocking(fd: number, blocking: boolean): void;
+  ptyResize(fd: number, columns: number, rows: number): void;
+  FdWatch: new (fd: number, onReadable: (status: number) => void) => FdWatch;
+}
+
+export const processNative: Readonly<ProcessNative> = binding as unknown as ProcessNative;

@@ -1,6 +1,7 @@
 #include <napi.h>
 
 #include "modules.h"
+#include "process.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::RegisterMknod(env, exports);
@@ -8,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::RegisterMount(env, exports);
   berth::RegisterFsmount(env, exports);
   berth::RegisterResolve(env, exports);
+  berth::RegisterProcess(env, exports);
   return exports;
 }
 
