@@ -1,0 +1,174 @@
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BerthError, isBerthError } from '../../errors.js';
+import type { ContentService, ContentWriter } from '../../content/service.js';
+import type { LeaseService } from '../../leases/service.js';
+import { downloadBlob } from '../../registry/blob.js';
+import type { Descriptor } from '../../registry/manifest.js';
+import type { PullContext } from './context.js';
+import { GrowingFile } from './follow.js';
+import type { Inflight } from './inflight.js';
+import { sourceLabel } from './labels.js';
+import type { Limiter } from './limit.js';
+
+/** A layer being fetched into the content store by this pull or by a concurrent one. */
+export interface LayerFetch {
+  /** Resolves once the blob is committed (size and digest verified). */
+  readonly done: Promise<void>;
+  /** The blob's bytes: followed while downloading for the first caller, else read after done. */
+  source(): Promise<AsyncIterable<Buffer>>;
+  close(): Promise<void>;
+}
+
+/** ctr's ingest refs, so ctr's progress display and `ctr content active` show our pulls too. */
+const ingestRef = (kind: string, digest: string): string => `${kind}-${digest}`;
+const PROGRESS_STEP = 1 << 20;
+const LOCKED_RETRIES = 100;
+const LOCKED_BACKOFF_MS = 50;
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export class ContentFetcher {
+  constructor(
+    private readonly content: ContentService,
+    private readonly leases: LeaseService,
+    private readonly inflight: Inflight,
+    private readonly limiter: Limiter,
+  ) {}
+
+  /** Stores a verified manifest, index or config (or adds our labels if the namespace has it). */
+  async storeSmall(ctx: PullContext, kind: string, desc: Descriptor, bytes: Buffer, labels: Record<string, string>): Promise<void> {
+    const all = { ...labels, ...sourceLabel(ctx.ref) };
+    const writer = await this.openWriter(ctx, ingestRef(kind, desc.digest), desc);
+    if (!writer) {
+      this.content.update(ctx.namespace, desc.digest, all, Object.keys(all).map((k) => `labels.${k}`));
+      return;
+    }
+    try {
+      await writer.ingest.write(0, bytes);
+      await writer.commit(desc.size, desc.digest, all);
+    } finally {
+      await writer.release();
+    }
+  }
+
+  fetchLayer(ctx: PullContext, desc: Descriptor, follow: boolean): LayerFetch {
+    const { namespace } = ctx;
+    // Before anything else: whichever pull commits the blob, ours keeps it alive until we finish.
+    this.leases.addResource(namespace, ctx.lease, { type: 'content', id: desc.digest });
+    const fromBlob = (): AsyncIterable<Buffer> => createReadStream(this.content.blobPath(namespace, desc.digest), { highWaterMark: 1 << 20 });
+    if (this.content.has(namespace, desc.digest)) {
+      ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: desc.size, total: desc.size, status: 'exists' });
+      return { done: Promise.resolve(), source: () => Promise.resolve(fromBlob()), close: () => Promise.resolve() };
+    }
+    ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: 0, total: desc.size, status: 'waiting' });
+    const file = deferred<GrowingFile | undefined>();
+    const { done, shared } = this.inflight.run(`${namespace}\0${desc.digest}`, () =>
+      this.limiter.run(() => this.download(ctx, desc, follow ? file.resolve : undefined)),
+    );
+    if (shared || !follow) file.resolve(undefined);
+    // A failed download resolves `file` too: the follower is then never handed out.
+    done.then(
+      () => ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: desc.size, total: desc.size, status: 'downloaded' }),
+      () => file.resolve(undefined),
+    );
+    let followed = false;
+    return {
+      done,
+      source: async () => {
+        const growing = await file.promise;
+        if (growing && !followed) {
+          followed = true;
+          return growing.chunks();
+        }
+        await done;
+        return fromBlob();
+      },
+      close: async () => (await file.promise)?.close(),
+    };
+  }
+
+  private async download(ctx: PullContext, desc: Descriptor, onFile: ((f: GrowingFile | undefined) => void) | undefined): Promise<void> {
+    const ref = ingestRef('layer', desc.digest);
+    let writer: ContentWriter | undefined;
+    let file: GrowingFile | undefined;
+    try {
+      writer = await this.openWriter(ctx, ref, desc);
+      if (writer && onFile) file = await GrowingFile.open(join(this.content.blobs.ingestPath(ctx.namespace, ref), 'data'), writer.ingest.offset);
+    } catch (err) {
+      await writer?.release();
+      throw err;
+    } finally {
+      onFile?.(file);
+    }
+    if (!writer) return;
+    const w = writer;
+    try {
+      let reported = 0;
+      const report = (): void => {
+        reported = w.ingest.offset;
+        ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: reported, total: desc.size, status: 'downloading' });
+      };
+      report();
+      await downloadBlob(ctx.client, desc, {
+        get offset() {
+          return w.ingest.offset;
+        },
+        write: async (chunk) => {
+          await w.ingest.write(w.ingest.offset, chunk);
+          file?.grew(w.ingest.offset);
+          if (w.ingest.offset - reported >= PROGRESS_STEP) report();
+        },
+      });
+      await this.commitVerified(ctx, w, ref, desc);
+      file?.end();
+    } catch (err) {
+      file?.fail(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    } finally {
+      await w.release();
+    }
+  }
+
+  /** The digest is checked before the commit so that a registry serving wrong bytes gets named. */
+  private async commitVerified(ctx: PullContext, writer: ContentWriter, ref: string, desc: Descriptor): Promise<void> {
+    const got = writer.ingest.digest();
+    if (got !== desc.digest) {
+      await writer.release();
+      // The bytes can never become this blob; keeping them would make every retry resume into them.
+      await this.content.abort(ctx.namespace, ref).catch(() => undefined);
+      throw new BerthError(
+        'FAILED_PRECONDITION',
+        `blob ${desc.digest} from ${ctx.ref.domain}/${ctx.ref.path}: the registry sent ${desc.size} bytes that hash to ${got}; refusing them, nothing was stored`,
+      );
+    }
+    await writer.commit(desc.size, desc.digest, sourceLabel(ctx.ref));
+  }
+
+  /**
+   * An ingest writer for `ref`, or undefined when the namespace has the blob already (then our
+   * lease holds it). A ref another writer holds (a concurrent ctr pull) is retried briefly.
+   */
+  private async openWriter(ctx: PullContext, ref: string, desc: Descriptor): Promise<ContentWriter | undefined> {
+    this.leases.addResource(ctx.namespace, ctx.lease, { type: 'content', id: desc.digest });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.content.writer(ctx.namespace, ref, desc.size, desc.digest, ctx.lease);
+      } catch (err) {
+        if (isBerthError(err, 'ALREADY_EXISTS')) return undefined;
+        if (!isBerthError(err, 'UNAVAILABLE') || attempt >= LOCKED_RETRIES || ctx.signal.aborted) throw err;
+        await sleep(LOCKED_BACKOFF_MS);
+      }
+    }
+  }
+}

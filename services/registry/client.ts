@@ -1,0 +1,178 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BerthError } from '../errors.js';
+import type { Authorizer } from './auth.js';
+import type { Capability, RegistryEndpoint } from './hosts.js';
+import { MANIFEST_ACCEPT, MANIFEST_LIMIT, sha256, verify, type Descriptor } from './manifest.js';
+import { manifestReference, type Reference } from './reference.js';
+import { isTlsFailure, NetworkError, readBody, send, type HttpResponse } from './transport.js';
+
+/**
+ * One repository on one registry, reached through its endpoints (mirrors first). Every request
+ * is authorized, retried on transient failures with exponential backoff, and falls back to the
+ * next endpoint when one cannot serve it.
+ */
+export interface ClientOptions {
+  /** No byte for this long aborts the attempt (and it is retried); not a total timeout. */
+  stallMs: number;
+  /** Attempts per request before giving up, across transient failures. */
+  attempts: number;
+  /** First backoff delay; doubles per attempt. */
+  backoffMs: number;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_CLIENT_OPTIONS: ClientOptions = { stallMs: 30_000, attempts: 5, backoffMs: 200 };
+const MAX_BACKOFF_MS = 10_000;
+
+export interface Resolved {
+  descriptor: Descriptor;
+  bytes: Buffer;
+}
+
+/** HTTP statuses worth retrying: the registry or a proxy is overloaded or restarting. */
+function transientStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+export function isTransient(err: unknown): boolean {
+  return err instanceof NetworkError || (err instanceof HttpStatusError && transientStatus(err.status));
+}
+
+export class HttpStatusError extends BerthError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(status === 404 ? 'NOT_FOUND' : transientStatus(status) ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', message);
+  }
+}
+
+export class RegistryClient {
+  private readonly scope: string;
+
+  constructor(
+    readonly ref: Reference,
+    private readonly endpoints: RegistryEndpoint[],
+    private readonly auth: Authorizer,
+    readonly opts: ClientOptions,
+  ) {
+    this.scope = `repository:${ref.path}:pull`;
+  }
+
+  /** Resolves the reference to the descriptor of its manifest or index, with its verified bytes. */
+  async resolve(): Promise<Resolved> {
+    const name = manifestReference(this.ref);
+    const res = await this.request('resolve', `manifests/${name}`, { Accept: MANIFEST_ACCEPT });
+    const bytes = await readBody(res, MANIFEST_LIMIT);
+    const digest = sha256(bytes);
+    if (this.ref.digest && digest !== this.ref.digest) {
+      throw new BerthError('FAILED_PRECONDITION', `manifest ${this.ref.digest} from ${res.url.host}: content hashes to ${digest}`);
+    }
+    const served = String(res.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
+    const mediaType = typeof doc.mediaType === 'string' && doc.mediaType ? doc.mediaType : served;
+    return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
+  }
+
+  /** A manifest, index or config by digest, read whole and verified. */
+  async fetchSmall(desc: Descriptor): Promise<Buffer> {
+    if (desc.size > MANIFEST_LIMIT) throw new BerthError('FAILED_PRECONDITION', `${desc.digest}: ${desc.size} bytes is too large for a manifest or config`);
+    const kind = desc.mediaType.includes('manifest') || desc.mediaType.includes('index') ? 'manifests' : 'blobs';
+    const res = await this.request('pull', `${kind}/${desc.digest}`, { Accept: kind === 'manifests' ? desc.mediaType : '*/*' });
+    const bytes = await readBody(res, MANIFEST_LIMIT);
+    verify(`${desc.mediaType} ${desc.digest} from ${res.url.host}`, bytes, desc);
+    return bytes;
+  }
+
+  /**
+   * Opens a blob at `offset`. A server that ignores Range answers 200 with the whole blob; the
+   * bytes before `offset` are then skipped here, so callers always get the stream from `offset`.
+   */
+  async openBlob(desc: Descriptor, offset: number): Promise<AsyncIterable<Buffer>> {
+    const headers: Record<string, string> = { Accept: '*/*' };
+    if (offset > 0) headers.Range = `bytes=${offset}-`;
+    const res = await this.request('pull', `blobs/${desc.digest}`, headers);
+    if (offset > 0 && res.status === 200) return skip(res.body as AsyncIterable<Buffer>, offset);
+    if (offset > 0 && res.status === 206) {
+      const start = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1];
+      if (Number(start) !== offset) {
+        res.body.destroy();
+        throw new HttpStatusError(502, `blob ${desc.digest} from ${res.url.host}: asked for bytes from ${offset}, got ${String(res.headers['content-range'])}`);
+      }
+    }
+    return res.body as AsyncIterable<Buffer>;
+  }
+
+  /** One logical request: endpoints in order, each retried with backoff on transient failures. */
+  private async request(capability: Capability, path: string, headers: Record<string, string>): Promise<HttpResponse> {
+    const candidates = this.endpoints.filter((e) => e.capabilities.has(capability));
+    if (candidates.length === 0) throw new BerthError('FAILED_PRECONDITION', `no endpoint of ${this.ref.domain} may ${capability}`);
+    let last: unknown;
+    for (const endpoint of candidates) {
+      try {
+        return await this.withRetries(() => this.attempt(endpoint, path, headers));
+      } catch (err) {
+        last = err;
+        // A mirror that lacks the content or is unreachable defers to the next endpoint.
+        if (!(err instanceof HttpStatusError || err instanceof NetworkError)) throw err;
+      }
+    }
+    throw last;
+  }
+
+  async withRetries<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransient(err) || attempt >= this.opts.attempts || this.opts.signal?.aborted) throw err;
+        const delay = Math.min(this.opts.backoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+        await sleep(delay * (0.5 + Math.random() / 2), undefined, this.opts.signal ? { signal: this.opts.signal } : {});
+      }
+    }
+  }
+
+  /** One HTTP exchange, answering at most one auth challenge and one TLS-to-HTTP fallback. */
+  private async attempt(endpoint: RegistryEndpoint, path: string, headers: Record<string, string>): Promise<HttpResponse> {
+    const repoPath = `${endpoint.base.pathname}/${this.ref.path}/${path}`;
+    const authHost = endpoint.base.host;
+    for (let round = 0; round < 3; round++) {
+      const url = new URL(endpoint.base.href);
+      url.pathname = repoPath;
+      const auth = await this.auth.header(authHost, this.scope);
+      const all = { ...endpoint.headers, ...headers, ...(auth ? { Authorization: auth } : {}) };
+      let res: HttpResponse;
+      try {
+        res = await send({ method: 'GET', url, headers: all, endpoint, stallMs: this.opts.stallMs, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+      } catch (err) {
+        if (endpoint.httpFallback && url.protocol === 'https:' && isTlsFailure(err)) {
+          endpoint.base.protocol = 'http:';
+          continue;
+        }
+        throw err;
+      }
+      if (res.status === 401) {
+        const challenge = res.headers['www-authenticate'];
+        res.body.resume();
+        await this.auth.challenged(authHost, this.scope, challenge, endpoint);
+        continue;
+      }
+      if (res.status === 200 || res.status === 206) return res;
+      const body = (await readBody(res, 64 << 10).catch(() => Buffer.alloc(0))).toString('utf8').slice(0, 300);
+      throw new HttpStatusError(res.status, `GET ${res.url.href}: HTTP ${res.status}${body ? ` ${body.trim()}` : ''}`);
+    }
+    throw new BerthError('FAILED_PRECONDITION', `${authHost}: authorization kept failing for ${this.scope}`);
+  }
+}
+
+async function* skip(body: AsyncIterable<Buffer>, count: number): AsyncIterable<Buffer> {
+  let left = count;
+  for await (const chunk of body) {
+    if (left >= chunk.length) {
+      left -= chunk.length;
+      continue;
+    }
+    yield left > 0 ? chunk.subarray(left) : chunk;
+    left = 0;
+  }
+}
