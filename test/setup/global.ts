@@ -1,6 +1,7 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { destroyTree } from '../helpers/cleanup.js';
+import { destroyTree, processesUnder } from '../helpers/cleanup.js';
 import {
   FIXTURE_IMAGES,
   type FixtureImage,
@@ -34,13 +35,52 @@ async function loadDockerImage(fixturesDir: string, host: string, ref: string): 
   return { name: 'busybox-docker', ref, target: descriptor, manifests, layoutDir: source.layoutDir };
 }
 
+const RUN_PARENT = '/tmp';
+const RUN_PREFIX = 'bt-';
+/** mkdtemp(RUN_PREFIX) names: the prefix plus six random characters. */
+const RUN_NAME = /^bt-[A-Za-z0-9]{6}$/;
+const OWNER_FILE = 'owner';
+/** A run dir without an owner record is only judged after this long (it may be starting). */
+const UNOWNED_GRACE_MS = 10 * 60_000;
+
+/** "pid starttime" of a process: unlike a bare pid, never reused for another process. */
+async function processIdentity(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return `${pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+async function isStale(dir: string): Promise<boolean> {
+  const owner = await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => undefined);
+  if (owner !== undefined) return (await processIdentity(Number(owner.split(' ')[0]))) !== owner.trim();
+  const age = Date.now() - (await stat(dir)).mtimeMs;
+  return age > UNOWNED_GRACE_MS && (await processesUnder(dir)).length === 0;
+}
+
+/**
+ * Removes run dirs of earlier runs that never reached teardown (vitest killed, machine reset),
+ * with whatever daemons and mounts they left behind. Live runs are recognised by their owner.
+ */
+async function pruneStaleRunDirs(): Promise<void> {
+  const names = (await readdir(RUN_PARENT)).filter((n) => RUN_NAME.test(n));
+  for (const name of names) {
+    const dir = join(RUN_PARENT, name);
+    if (await isStale(dir).catch(() => false)) await destroyTree(dir);
+  }
+}
+
 /**
  * Builds (or reuses) the fixture images, serves them from a private registry and provides its
  * address and the image descriptions to tests (see test/helpers/registry.ts). The run dir is a
  * short path under /tmp because daemons started below it put unix sockets there (108-byte limit).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const runDir = await mkdtemp('/tmp/bt-');
+  await pruneStaleRunDirs();
+  const runDir = await mkdtemp(join(RUN_PARENT, RUN_PREFIX));
+  await writeFile(join(runDir, OWNER_FILE), `${await processIdentity(process.pid)}\n`);
   let registry: RunningRegistry | undefined;
   const teardown = async (): Promise<void> => {
     await registry?.stop();
