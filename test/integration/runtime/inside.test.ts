@@ -144,6 +144,31 @@ describe('privileges', () => {
     expect(d.stdout).toBe('done\n');
   });
 
+  it('seccomp kill, trap and log actions, and a default errno action with an allow list', () => {
+    // `env` makes each command its own process (busybox runs some applets inside the shell).
+    const r = h.sh('env sync; echo "sync=$?"; env hostname other; echo "hostname=$?"; echo done', (c) => {
+      c.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [
+          { names: ['sync'], action: 'SCMP_ACT_KILL_PROCESS' },
+          { names: ['sethostname'], action: 'SCMP_ACT_TRAP' },
+          { names: ['getpid'], action: 'SCMP_ACT_LOG' },
+        ],
+      };
+    });
+    // 159 = 128 + SIGSYS
+    expect(r.stdout).toBe('sync=159\nhostname=159\ndone\n');
+    const e = h.run(['/bin/busybox', 'true'], (c) => {
+      c.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38, syscalls: [{ names: ['execve', 'exit_group', 'brk', 'arch_prctl', 'set_tid_address', 'mmap', 'munmap'], action: 'SCMP_ACT_ALLOW' }] };
+      c.process.args = ['/bin/busybox', 'true'];
+    });
+    // Everything the runtime itself still does after loading the filter must be allowed, so a
+    // profile this tight fails create with a clear error rather than a hang.
+    expect(e.code).not.toBe(0);
+    expect(e.stderr.trim().split('\n')).toHaveLength(1);
+    expect(h.leftovers(e.id)).toEqual([]);
+  });
+
   it('closes every fd but 0-2 and the preserved ones', () => {
     const id = h.id();
     const b = h.bundle(id, (c) => (c.process.args = ['/bin/sh', '-c', 'cd /proc/self/fd && echo *']));

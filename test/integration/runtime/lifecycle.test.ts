@@ -240,6 +240,15 @@ describe('hooks', () => {
     expect(h.leftovers(id)).toEqual([]);
   });
 
+  it('a hook that outlives its timeout fails create', () => {
+    const id = h.id();
+    const b = h.bundle(id, (c) => (c.hooks = { createRuntime: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] }));
+    const r = h.rt(['create', '--bundle', b, id]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/createRuntime hook `\/bin\/sleep` timed out after 1s/);
+    expect(h.leftovers(id)).toEqual([]);
+  });
+
   it('a failing prestart hook fails create and leaves nothing', () => {
     const id = h.id();
     const b = h.bundle(id, (c) => (c.hooks = { prestart: [{ path: '/bin/false' }] }));
