@@ -1,9 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { constants, createReadStream, rmSync, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { failedPrecondition, notFound, BerthError } from '../errors.js';
-import { parseDigest } from '../validate.js';
+import { parseDigest, type ParsedDigest } from '../validate.js';
 
 /**
  * Blobs on disk, shared by all namespaces: `blobs/<alg>/<hex>`, read-only once committed. An
@@ -95,7 +95,8 @@ export class BlobStore {
     const out: string[] = [];
     for (const algorithm of algorithms) {
       for (const hex of await readdir(join(this.blobsDir, algorithm)).catch(() => [] as string[])) {
-        out.push(`${algorithm}:${hex}`);
+        // Not ours (an editor's temp file, an unknown algorithm): skipped, as containerd's Walk does.
+        if (isDigest(`${algorithm}:${hex}`)) out.push(`${algorithm}:${hex}`);
       }
     }
     return out;
@@ -146,6 +147,15 @@ export class BlobStore {
   }
 }
 
+function isDigest(value: string): boolean {
+  try {
+    parseDigest(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function readIngest(dir: string): Promise<IngestStatus | undefined> {
   try {
     const record = JSON.parse(await readFile(join(dir, 'status.json'), 'utf8')) as IngestRecord;
@@ -157,7 +167,9 @@ async function readIngest(dir: string): Promise<IngestStatus | undefined> {
 }
 
 export class Ingest {
-  private hash: Hash = createHash('sha256');
+  /** The expected digest's algorithm (sha256 when none is known), so a sha512 blob can verify. */
+  private algorithm: ParsedDigest['algorithm'];
+  private hash: Hash;
   offset = 0;
   updatedAt = Date.now();
 
@@ -166,7 +178,10 @@ export class Ingest {
     private readonly dir: string,
     readonly record: IngestRecord,
     private readonly file: FileHandle,
-  ) {}
+  ) {
+    this.algorithm = record.expected ? parseDigest(record.expected).algorithm : 'sha256';
+    this.hash = createHash(this.algorithm);
+  }
 
   get total(): number {
     return this.record.total;
@@ -186,12 +201,12 @@ export class Ingest {
 
   /** The running digest of what has been written so far. */
   digest(): string {
-    return `sha256:${this.hash.copy().digest('hex')}`;
+    return `${this.algorithm}:${this.hash.copy().digest('hex')}`;
   }
 
   /** Resuming needs the digest state of the bytes already on disk; hashes cannot be saved. */
   async rehash(): Promise<void> {
-    this.hash = createHash('sha256');
+    this.hash = createHash(this.algorithm);
     const { size } = await this.file.stat();
     const buf = Buffer.allocUnsafe(1 << 20);
     let pos = 0;
@@ -210,7 +225,7 @@ export class Ingest {
         throw new BerthError('OUT_OF_RANGE', `write offset ${offset} does not match the ingest's offset ${this.offset}; resume at ${this.offset}`);
       }
       await this.file.truncate(0);
-      this.hash = createHash('sha256');
+      this.hash = createHash(this.algorithm);
       this.offset = 0;
     }
     if (data.length === 0) return;
@@ -229,22 +244,29 @@ export class Ingest {
    * ingest is discarded: its bytes can never become the blob that was promised.
    */
   async commit(size: number, expected: string): Promise<{ digest: string; done: () => void }> {
-    const digest = this.digest();
     const wantSize = size || this.record.total;
     const wantDigest = expected || this.record.expected;
+    const wantAlgorithm = wantDigest ? parseDigest(wantDigest).algorithm : this.algorithm;
+    if (wantAlgorithm !== this.algorithm) {
+      // Only named at commit: hash what is on disk with the algorithm asked for.
+      this.algorithm = wantAlgorithm;
+      await this.rehash();
+    }
+    const digest = this.digest();
     if (wantSize && wantSize !== this.offset) {
       await this.discard();
       throw failedPrecondition(`unexpected commit size ${this.offset}, expected ${wantSize}: nothing stored`);
     }
     if (wantDigest && wantDigest !== digest) {
-      parseDigest(wantDigest);
       await this.discard();
       throw failedPrecondition(`unexpected commit digest ${digest}, expected ${wantDigest}: nothing stored`);
     }
     await this.file.sync();
     await this.file.close();
+    const blob = this.store.blobPath(digest);
+    await mkdir(dirname(blob), { recursive: true, mode: 0o700 });
     const done = this.store.beginCommit(digest);
-    if (!(await this.store.exists(digest))) await rename(join(this.dir, 'data'), this.store.blobPath(digest));
+    if (!(await this.store.exists(digest))) await rename(join(this.dir, 'data'), blob);
     await rm(this.dir, { recursive: true, force: true });
     return { digest, done };
   }

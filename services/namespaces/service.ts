@@ -1,6 +1,6 @@
 import { alreadyExists, failedPrecondition, notFound } from '../errors.js';
 import { compileFilters, fieldsOf } from '../filters/filter.js';
-import { applyLabelMask } from '../labels.js';
+import { applyLabelMask, checkMaskPaths } from '../labels.js';
 import { insertNew, parseLabels, type Metadata, type Tx } from '../metadata/db.js';
 import { validateLabels, validateNamespace } from '../validate.js';
 
@@ -61,6 +61,7 @@ export class NamespaceService {
 
   update(name: string, labels: Record<string, string>, paths?: readonly string[]): Namespace {
     validateNamespace(name);
+    checkMaskPaths(paths, []);
     return this.meta.transaction((tx) => {
       const current = this.get(name);
       const next = applyLabelMask(current.labels, labels, paths);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -50,6 +51,27 @@ describe('ContentService writer', () => {
     await writer.ingest.write(0, Buffer.from('abc'));
     expect(await writer.commit(0, '', {})).toBe(sha256Of('abc'));
     expect(t.services.content.info(NS, sha256Of('abc')).size).toBe(3);
+  });
+
+  it('verifies and stores a sha512 blob', async () => {
+    const data = Buffer.from('a blob named by sha512');
+    const digest = `sha512:${createHash('sha512').update(data).digest('hex')}`;
+    const writer = await t.services.content.writer(NS, 'sha512-blob', data.length, digest);
+    await writer.ingest.write(0, data);
+    expect(writer.ingest.digest()).toBe(digest);
+    expect(await writer.commit(data.length, digest, {})).toBe(digest);
+    expect(t.services.content.info(NS, digest).size).toBe(data.length);
+    expect(existsSync(join(t.root, 'content', 'blobs', 'sha512', digest.slice('sha512:'.length)))).toBe(true);
+    expect(await readAll(t.services.content.read(NS, digest))).toEqual(data);
+  });
+
+  it('verifies a sha512 digest first named at commit', async () => {
+    const data = Buffer.from('digest given late');
+    const digest = `sha512:${createHash('sha512').update(data).digest('hex')}`;
+    const writer = await t.services.content.writer(NS, 'late', 0, '');
+    await writer.ingest.write(0, data);
+    expect(await writer.commit(0, digest, {})).toBe(digest);
+    expect(t.services.content.has(NS, digest)).toBe(true);
   });
 
   it('keeps content per namespace', async () => {

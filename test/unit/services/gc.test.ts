@@ -83,6 +83,17 @@ describe('GarbageCollector content', () => {
     expect(existsSync(blobFile(orphan))).toBe(false);
   });
 
+  it('skips files under blobs/ whose names are not digests instead of failing the collection', async () => {
+    const stray = join(t.root, 'content', 'blobs', 'sha256', 'not-a-digest.tmp');
+    writeFileSync(stray, 'junk');
+    const orphan = sha256Of('orphan');
+    writeFileSync(blobFile(orphan), 'orphan');
+    const result = await t.services.gc.collect();
+    expect(result.blobs).toBe(1);
+    expect(existsSync(blobFile(orphan))).toBe(false);
+    expect(existsSync(stray)).toBe(true);
+  });
+
   it('keeps the file of a blob recorded while the blob sweep is running', async () => {
     // A pull-style writer: the blob is in place and marked as committing; its row comes later.
     const data = 'committed during the sweep';

@@ -47,6 +47,13 @@ describe('NamespaceService', () => {
     expect(ns.get('alpha').labels).toEqual({ d: '4' });
   });
 
+  it('update refuses a mask path other than labels instead of ignoring it', async () => {
+    const ns = t.services.namespaces;
+    ns.create('alpha', { a: '1' });
+    await expectBerthError(() => ns.update('alpha', { b: '2' }, ['name']), 'INVALID_ARGUMENT', /cannot update "name"/);
+    expect(ns.get('alpha').labels).toEqual({ a: '1' });
+  });
+
   it('update of an unknown namespace is NOT_FOUND', async () => {
     await expectBerthError(() => t.services.namespaces.update('ghost', { a: '1' }), 'NOT_FOUND');
   });
