@@ -15,6 +15,8 @@ import { eventsGrpc } from '../events/grpc.js';
 import { GarbageCollector } from '../gc/collector.js';
 import { ImageService } from '../images/service.js';
 import { imagesGrpc } from '../images/grpc.js';
+import { pullGrpc } from '../images/pull/grpc.js';
+import { PullService } from '../images/pull/service.js';
 import { healthGrpc, introspectionGrpc, PLUGINS, versionGrpc } from '../introspection/grpc.js';
 import { LeaseService } from '../leases/service.js';
 import { leasesGrpc } from '../leases/grpc.js';
@@ -123,6 +125,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     { name: 'containerd.services.snapshots.v1.Snapshots', impl: snapshotsGrpc(services.snapshots, kit) },
     { name: 'containerd.services.diff.v1.Diff', impl: diffGrpc(services.diff, kit) },
     { name: 'containerd.services.events.v1.Events', impl: eventsGrpc(services.exchange, kit) },
+    { name: 'berth.services.pull.v1.Pull', impl: pullGrpc(new PullService(services, {}, log.child({ component: 'pull' })), kit) },
     { name: 'containerd.services.containers.v1.Containers', impl: containersGrpc(services.containers, kit) },
     { name: 'containerd.services.tasks.v1.Tasks', impl: tasksGrpc(tasks, kit) },
   ];
