@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { parseLabels, type Metadata, type Tx } from '../metadata/db.js';
-import { EXPIRE_LABEL, type GcTrigger } from '../leases/service.js';
+import { EXPIRE_LABEL, parseExpiry, type GcTrigger } from '../leases/service.js';
 import type { BlobStore } from '../content/store.js';
 import { SNAPSHOTTER, type SnapshotService } from '../snapshots/service.js';
 
@@ -90,7 +90,9 @@ export class GarbageCollector implements GcTrigger {
     let leases = 0;
     for (const lease of db.prepare('SELECT namespace, id, labels FROM leases').all() as { namespace: string; id: string; labels: string }[]) {
       const expire = parseLabels(lease.labels)[EXPIRE_LABEL];
-      if (expire !== undefined && Date.parse(expire) <= now) {
+      // A value that is not a time never expires, as in containerd.
+      const at = expire === undefined ? undefined : parseExpiry(expire);
+      if (at !== undefined && at <= now) {
         db.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?').run(lease.namespace, lease.id);
         leases++;
       }

@@ -19,6 +19,16 @@ export interface LeaseResource {
 
 export const EXPIRE_LABEL = 'containerd.io/gc.expire';
 
+// What Go's time.Parse(time.RFC3339, …) takes; Date.parse alone also takes "12" or "Dec 1".
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/** Milliseconds of a gc.expire value, or undefined when it is not an RFC 3339 time. */
+export function parseExpiry(value: string): number | undefined {
+  if (!RFC3339_RE.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 const RESOURCE_TYPE_RE = /^(content|ingests|snapshots\/[A-Za-z0-9_.-]+)$/;
 
 interface Row {
@@ -54,7 +64,7 @@ export class LeaseService {
     const leaseId = id ? validateLeaseId(id) : generateLeaseId();
     const clean = validateLabels(labels);
     const expire = clean[EXPIRE_LABEL];
-    if (expire !== undefined && Number.isNaN(Date.parse(expire))) {
+    if (expire !== undefined && parseExpiry(expire) === undefined) {
       throw invalidArgument(`label ${EXPIRE_LABEL}="${expire}": not an RFC 3339 time`);
     }
     return this.meta.transaction((tx) => {

@@ -204,6 +204,23 @@ describe('GarbageCollector leases', () => {
   });
 });
 
+describe('GarbageCollector lease expiry formats', () => {
+  it('expires a lease whose RFC 3339 time has an offset and nanoseconds', async () => {
+    t.services.leases.create(NS, 'offset', { [EXPIRE_LABEL]: '2001-02-03T04:05:06.123456789+01:00' });
+    expect((await t.services.gc.collect()).leases).toBe(1);
+    expect(t.services.leases.list(NS)).toEqual([]);
+  });
+
+  it('never expires a stored gc.expire that is not a time, as containerd does', async () => {
+    t.services.leases.create(NS, 'odd');
+    t.services.meta.db.prepare('UPDATE leases SET labels = ? WHERE id = ?').run(JSON.stringify({ [EXPIRE_LABEL]: '12' }), 'odd');
+    const kept = await writeBlob(t.services, NS, 'kept by odd lease', { lease: 'odd' });
+    expect((await t.services.gc.collect()).leases).toBe(0);
+    expect(t.services.leases.list(NS).map((l) => l.id)).toEqual(['odd']);
+    expect(hasContent(kept)).toBe(true);
+  });
+});
+
 describe('GarbageCollector scheduling', () => {
   it('every schedule(true) resolves after a collection that started after the call', async () => {
     const a = await writeBlob(t.services, NS, 'first');

@@ -45,6 +45,20 @@ describe('LeaseService', () => {
     expect(t.services.leases.list(NS)).toEqual([]);
   });
 
+  it.each(['12', '2026', 'Dec 1 2099', '1/2/2099', '2099-12-01', '2099-12-01 03:45:00Z', '2099-13-01T00:00:00Z'])(
+    'refuses gc.expire %j, which is not RFC 3339 even if Date.parse takes it',
+    async (value) => {
+      await expectBerthError(() => t.services.leases.create(NS, 'l', { [EXPIRE_LABEL]: value }), 'INVALID_ARGUMENT', /not an RFC 3339 time/);
+    },
+  );
+
+  it.each(['2099-12-01T03:45:00Z', '2099-12-01T03:45:00.123456789Z', '2099-12-01T03:45:00+01:00', '2099-12-01T03:45:00.5-07:00'])(
+    'accepts RFC 3339 gc.expire %j',
+    (value) => {
+      expect(t.services.leases.create(NS, 'l', { [EXPIRE_LABEL]: value }).labels[EXPIRE_LABEL]).toBe(value);
+    },
+  );
+
   it('refuses invalid ids', async () => {
     await expectBerthError(() => t.services.leases.create(NS, 'a\u0000b'), 'INVALID_ARGUMENT', /lease id/);
   });
