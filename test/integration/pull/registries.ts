@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitPidGone } from '../../helpers/cleanup.js';
+import { runOk } from '../../helpers/exec.js';
+import { registryFixtures, type FixtureImageName } from '../../helpers/registry.js';
+
+/**
+ * docker-registry instances with authentication, for the pull tests. Their storage is filled by
+ * copying fixture images from the global fixture registry through an unauthenticated registry
+ * on the same storage directory, which is then stopped.
+ */
+export interface TestRegistry {
+  host: string;
+  stop(): Promise<void>;
+}
+
+export function freePort(ip = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, ip, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function config(storage: string, host: string, auth: string): string {
+  return `version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: ${storage}
+http:
+  addr: ${host}
+${auth}`;
+}
+
+/** Any HTTP answer on /v2/ (401 included) means the registry listens. */
+async function waitListening(url: string, proc: ChildProcess): Promise<boolean> {
+  for (let i = 0; i < 200 && proc.exitCode === null && proc.signalCode === null; i++) {
+    try {
+      await fetch(url);
+      return true;
+    } catch {
+      await sleep(50);
+    }
+  }
+  return false;
+}
+
+async function start(dir: string, name: string, storage: string, auth: string): Promise<TestRegistry> {
+  const host = `127.0.0.1:${await freePort()}`;
+  const file = join(dir, `${name}.yml`);
+  const logPath = join(dir, `${name}.log`);
+  await writeFile(file, config(storage, host, auth));
+  const log = openSync(logPath, 'a');
+  const proc = spawn('/usr/bin/docker-registry', ['serve', file], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  const stop = async (): Promise<void> => {
+    if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    if (!(await waitPidGone(proc.pid, 5_000))) proc.kill('SIGKILL');
+    await waitPidGone(proc.pid, 5_000);
+  };
+  if (!(await waitListening(`http://${host}/v2/`, proc))) {
+    await stop();
+    throw new Error(`registry ${name} did not start:\n${await readFile(logPath, 'utf8')}`);
+  }
+  return { host, stop };
+}
+
+/** Starts a registry with `auth` (a YAML `auth:` section) serving copies of `images`. */
+export async function startAuthRegistry(dir: string, auth: string, images: readonly FixtureImageName[]): Promise<TestRegistry> {
+  const storage = join(dir, 'storage');
+  const loader = await start(dir, 'loader', storage, '');
+  try {
+    const from = registryFixtures().host;
+    for (const name of images) {
+      await runOk('skopeo', ['copy', '--quiet', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false',
+        `docker://${from}/${name}:latest`, `docker://${loader.host}/${name}:latest`], { timeoutMs: 120_000 });
+    }
+  } finally {
+    await loader.stop();
+  }
+  return start(dir, 'auth', storage, auth);
+}
+
+export function htpasswdAuth(path: string): string {
+  return `auth:
+  htpasswd:
+    realm: berth-test
+    path: ${path}
+`;
+}
+
+export function tokenAuth(realm: string, service: string, issuer: string, rootCertBundle: string): string {
+  return `auth:
+  token:
+    realm: ${realm}
+    service: ${service}
+    issuer: ${issuer}
+    rootcertbundle: ${rootCertBundle}
+`;
+}
