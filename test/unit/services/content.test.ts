@@ -105,6 +105,33 @@ describe('ContentService writer', () => {
     expect(await readAll(t.services.content.read(NS, digest))).toEqual(data);
   });
 
+  it('resumes an ingest after a restart, with the running digest of the bytes on disk', async () => {
+    const data = Buffer.from('survives a daemon restart');
+    const digest = sha256Of(data);
+    const first = await t.services.content.writer(NS, 'restart', data.length, digest);
+    await first.ingest.write(0, data.subarray(0, 10));
+    await first.release();
+
+    const services = await t.reopen();
+    expect(await services.content.status(NS, 'restart')).toMatchObject({ offset: 10, total: data.length, expected: digest });
+    const second = await services.content.writer(NS, 'restart', 0, '');
+    expect(second.ingest.offset).toBe(10);
+    expect(second.ingest.digest()).toBe(sha256Of(data.subarray(0, 10)));
+    await second.ingest.write(10, data.subarray(10));
+    expect(await second.commit(0, '', {})).toBe(digest);
+    expect(await readAll(services.content.read(NS, digest))).toEqual(data);
+  });
+
+  it('restarts an ingest reopened for a different expected digest', async () => {
+    const first = await t.services.content.writer(NS, 'reused-ref', 0, sha256Of('first blob'));
+    await first.ingest.write(0, Buffer.from('first'));
+    await first.release();
+    const second = await t.services.content.writer(NS, 'reused-ref', 0, sha256Of('other'));
+    expect(second.ingest.offset).toBe(0);
+    await second.ingest.write(0, Buffer.from('other'));
+    expect(await second.commit(5, '', {})).toBe(sha256Of('other'));
+  });
+
   it('refuses a write at a wrong non-zero offset with OUT_OF_RANGE, naming the offset to resume at', async () => {
     const writer = await t.services.content.writer(NS, 'r', 0, '');
     try {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../../services/events/exchange.js';
-import { packAny } from '../../../services/server/protos.js';
-import { expectBerthError, openTestRoot, recordEvents, type TestRoot } from './harness.js';
+import { decodeMessage, messageType, packAny } from '../../../services/server/protos.js';
+import { expectBerthError, openTestRoot, recordEvents, sha256Of, writeBlob, type TestRoot } from './harness.js';
 
 let t: TestRoot;
 
@@ -107,5 +107,41 @@ describe('EventExchange', () => {
     await expectBerthError(() => ex.publish('bad ns', '/tasks/exit', payload()), 'INVALID_ARGUMENT', /namespace/);
     const controller = new AbortController();
     await expectBerthError(() => ex.subscribe(['topic=="/x'], controller.signal).next(), 'INVALID_ARGUMENT', /unterminated/);
+  });
+
+  it('service events decode to their containerd messages with every field set', async () => {
+    const rec = recordEvents(t.services, ['namespace==ev']);
+    const s = t.services;
+    s.namespaces.create('ev', { team: 'a' });
+    s.namespaces.update('ev', { team: 'b' });
+    const digest = await writeBlob(s, 'ev', 'payload');
+    await s.content.delete('ev', digest);
+    s.snapshots.prepare('ev', 'extract-1', '', {});
+    s.snapshots.commit('ev', 'layer', 'extract-1', {});
+    s.snapshots.prepare('ev', 'work', 'layer', {});
+    await s.snapshots.remove('ev', 'work');
+    await s.snapshots.remove('ev', 'layer');
+    const target = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256Of('m'), size: 1, annotations: {} };
+    s.images.create('ev', { name: 'img:1', labels: { l: '1' }, target });
+    s.images.update('ev', { name: 'img:1', labels: { l: '2' }, target });
+    await s.images.delete('ev', 'img:1');
+    s.namespaces.delete('ev');
+    await rec.stop();
+
+    const decoded = rec.events.map((e) => [e.topic, decodeMessage(messageType(e.event.type_url), e.event.value)]);
+    expect(decoded).toEqual([
+      ['/namespaces/create', { name: 'ev', labels: { team: 'a' } }],
+      ['/namespaces/update', { name: 'ev', labels: { team: 'b' } }],
+      ['/content/delete', { digest }],
+      ['/snapshot/prepare', { key: 'extract-1', parent: '' }],
+      ['/snapshot/commit', { key: 'extract-1', name: 'layer' }],
+      ['/snapshot/prepare', { key: 'work', parent: 'layer' }],
+      ['/snapshot/remove', { key: 'work' }],
+      ['/snapshot/remove', { key: 'layer' }],
+      ['/images/create', { name: 'img:1', labels: { l: '1' } }],
+      ['/images/update', { name: 'img:1', labels: { l: '2' } }],
+      ['/images/delete', { name: 'img:1' }],
+      ['/namespaces/delete', { name: 'ev' }],
+    ]);
   });
 });

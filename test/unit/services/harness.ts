@@ -13,6 +13,11 @@ import type { MountSpec } from '../../../services/snapshots/types.js';
 export interface TestRoot {
   root: string;
   services: Services;
+  /**
+   * Closes the services and opens new ones on the same root, as a daemon restart does. Nothing is
+   * collected on the way: call it with no collection in flight (no delete just before).
+   */
+  reopen(): Promise<Services>;
   /** Closes the metadata db and removes the root. */
   dispose(): Promise<void>;
 }
@@ -23,17 +28,25 @@ export async function makeTempDir(prefix = 'berth-svc-'): Promise<string> {
 
 export async function openTestRoot(): Promise<TestRoot> {
   const root = await makeTempDir();
-  const services = await openServices(root, silentLogger);
-  return {
+  const close = async (services: Services): Promise<void> => {
+    // A collection scheduled by a delete may still be running; let it finish before closing.
+    await services.gc.schedule(true);
+    if (services.meta.db.open) services.meta.close();
+  };
+  const t: TestRoot = {
     root,
-    services,
+    services: await openServices(root, silentLogger),
+    reopen: async () => {
+      t.services.meta.close();
+      t.services = await openServices(root, silentLogger);
+      return t.services;
+    },
     dispose: async () => {
-      // A collection scheduled by a delete may still be running; let it finish before closing.
-      await services.gc.schedule(true);
-      services.meta.close();
+      await close(t.services);
       await rm(root, { recursive: true, force: true });
     },
   };
+  return t;
 }
 
 /** The BerthError fn throws (synchronously or by rejecting), checked for its code and message. */

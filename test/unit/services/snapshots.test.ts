@@ -213,6 +213,20 @@ describe('SnapshotService stat, list, update, usage, remove', () => {
     expect(await snaps.cleanup()).toBe(0);
   });
 
+  it('snapshots, their files and mounts survive a restart, and cleanup then keeps them', async () => {
+    const base = layer('base');
+    writeFileSync(join(base, 'fs', 'kept'), 'x');
+    const mounts = t.services.snapshots.prepare(NS, 'work', 'base', { a: '1' });
+    const services = await t.reopen();
+    expect(await services.snapshots.cleanup()).toBe(0);
+    expect(services.snapshots.mounts(NS, 'work')).toEqual(mounts);
+    expect(services.snapshots.stat(NS, 'work')).toMatchObject({ parent: 'base', kind: 'active', labels: { a: '1' } });
+    expect(existsSync(join(base, 'fs', 'kept'))).toBe(true);
+    // Ids are never reused after a restart either.
+    const next = dirOf(services.snapshots.prepare(NS, 'next', '', {}));
+    expect([base, dirOf(mounts)]).not.toContain(next);
+  });
+
   it('refuses a snapshotter other than overlayfs with INVALID_ARGUMENT', async () => {
     const snaps = t.services.snapshots;
     expect(() => snaps.checkSnapshotter('overlayfs')).not.toThrow();
