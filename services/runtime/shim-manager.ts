@@ -1,4 +1,8 @@
 import { spawn } from 'node:child_process';
+import { constants, createReadStream, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { mknod } from '../native/addon.js';
 import { BerthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AnyValue } from '../containers/service.js';
@@ -58,14 +62,28 @@ export class ShimManager implements ShimLauncher {
   private readonly binary: string;
 
   constructor(private readonly opts: ShimManagerOptions) {
-    this.binary = opts.shimBinary ?? packagePath('bin', 'berth-shim');
+    this.binary = opts.shimBinary ?? process.env.BERTH_SHIM_BINARY ?? packagePath('bin', 'berth-shim');
   }
 
   private env(): NodeJS.ProcessEnv {
     return { ...process.env, TTRPC_ADDRESS: this.opts.eventsAddress, BERTH_STATE_DIR: this.opts.state };
   }
 
+  /**
+   * The runtime v2 contract has the daemon create `log` (a FIFO) in the bundle before `start`;
+   * shims write their log there (containerd's runc shim refuses to run without it).
+   */
+  private followShimLog(bundle: Bundle, id: string): void {
+    const path = join(bundle.path, 'log');
+    mknod(path, constants.S_IFIFO | 0o600, 0, 0);
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const lines = createInterface({ input: createReadStream('', { fd, autoClose: true }) });
+    lines.on('line', (line) => this.opts.log.debug('shim', { id, line }));
+    lines.on('error', () => undefined);
+  }
+
   async start(namespace: string, id: string, bundle: Bundle, options: AnyValue | undefined): Promise<TaskShim> {
+    this.followShimLog(bundle, id);
     const args = ['-namespace', namespace, '-address', this.opts.grpcAddress, '-publish-binary', packagePath('bin', 'berthd'), '-id', id, 'start'];
     const stdin = options ? encodeMessage(messageType('google.protobuf.Any'), options) : Buffer.alloc(0);
     const res = await runShim(this.binary, args, bundle.path, this.env(), stdin);

@@ -1,7 +1,8 @@
 import { fromGrpcStatus } from '../errors.js';
 import { protoRoot, type Message } from '../server/protos.js';
 import { TtrpcClient } from '../../shim/ttrpc/client.js';
-import type { TaskMethod, TaskShim } from '../tasks/shim.js';
+import type { ShimCallOptions, TaskMethod, TaskShim } from '../tasks/shim.js';
+import { NAMESPACE_KEY } from '../../shim/ttrpc/envelope.js';
 
 const TASK_SERVICE = 'containerd.task.v2.Task';
 /** A shim that answers nothing for this long is treated as hung; Wait alone has no deadline. */
@@ -34,10 +35,12 @@ export class TtrpcTaskShim implements TaskShim {
     }
   }
 
-  async call<T = Message>(method: TaskMethod, req: Message, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
+  async call<T = Message>(method: TaskMethod, req: Message, opts: ShimCallOptions = {}): Promise<T> {
     const [reqType, resType] = methodTypes(method);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const metadata = opts.namespace ? { [NAMESPACE_KEY]: opts.namespace } : undefined;
     try {
-      return await this.client.call<T & object>(TASK_SERVICE, method, reqType, resType, req, timeoutMs > 0 ? { timeoutMs } : {});
+      return await this.client.call<T & object>(TASK_SERVICE, method, reqType, resType, req, timeoutMs > 0 ? { timeoutMs, metadata } : { metadata });
     } catch (err) {
       const e = err as { grpcCode?: number; message?: string };
       throw fromGrpcStatus(e.grpcCode ?? 2, e.message ?? String(err));

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import protobuf from 'protobufjs';
 import type { ServiceDefinition, MethodDefinition } from '@grpc/grpc-js';
@@ -7,7 +7,8 @@ import { packagePath } from '../paths.js';
 /**
  * One protobufjs Root holds every schema in proto/. We build grpc-js service definitions from it by
  * hand (instead of @grpc/proto-loader) so the daemon parses the .proto files once and uses the same
- * types to pack events into google.protobuf.Any and to speak ttrpc.
+ * types to pack events into google.protobuf.Any and to speak ttrpc. `npm ci` prebuilds the parsed
+ * schema into dist/proto.json (scripts/build-protos.mjs); the .proto files are the fallback.
  */
 function listProtos(dir: string, base: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -21,6 +22,12 @@ let cached: protobuf.Root | undefined;
 
 export function protoRoot(): protobuf.Root {
   if (cached) return cached;
+  const prebuilt = packagePath('dist', 'proto.json');
+  if (existsSync(prebuilt)) {
+    cached = protobuf.Root.fromJSON(JSON.parse(readFileSync(prebuilt, 'utf8')) as protobuf.INamespace);
+    cached.resolveAll();
+    return cached;
+  }
   const dir = packagePath('proto');
   const root = new protobuf.Root();
   // Well-known google.protobuf types come bundled with protobufjs; everything else is ours.

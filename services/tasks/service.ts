@@ -134,12 +134,12 @@ export class TaskService {
           stdout: input.stdout,
           stderr: input.stderr,
           options: input.options,
-        });
+        }, { namespace });
         const pid = res.pid ?? 0;
         this.track(namespace, container.id, bundle, shim, pid);
         return { pid };
       } catch (err) {
-        if (shim) await shim.call('Delete', { id: container.id }).catch(() => undefined);
+        if (shim) await shim.call('Delete', { id: container.id }, { namespace }).catch(() => undefined);
         await bundle.destroy().catch((e: unknown) => this.log.error('cannot remove bundle after a failed create', { id: container.id, error: e }));
         throw err;
       }
@@ -282,7 +282,7 @@ export class TaskService {
     }
     try {
       const shim = await this.shims.connect(address, SHIM_LOAD_TIMEOUT_MS);
-      const state = await shim.call<StateResponse>('State', { id: bundle.id }, SHIM_LOAD_TIMEOUT_MS);
+      const state = await shim.call<StateResponse>('State', { id: bundle.id }, { namespace: bundle.namespace, timeoutMs: SHIM_LOAD_TIMEOUT_MS });
       this.track(bundle.namespace, bundle.id, bundle, shim, state.pid ?? 0);
     } catch (err) {
       this.log.warn('shim unreachable; reporting its task stopped', { namespace: bundle.namespace, id: bundle.id, error: err });
@@ -353,7 +353,7 @@ export class TaskService {
     const record = this.record(namespace, id);
     if (!record.shim) throw failedPrecondition(`task ${id}: its shim is gone (${record.dead?.reason ?? 'exited'}); delete the task`);
     try {
-      return await record.shim.call<T>(method, req, timeoutMs);
+      return await record.shim.call<T>(method, req, { namespace, timeoutMs });
     } catch (err) {
       if (err instanceof BerthError && err.code === 'UNAVAILABLE') await this.declareDead(record, 'shim connection lost');
       throw err;

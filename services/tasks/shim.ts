@@ -19,10 +19,17 @@ export type TaskMethod =
   | 'Connect'
   | 'Shutdown';
 
+export interface ShimCallOptions {
+  /** The task's namespace, sent as containerd-namespace-ttrpc (shims require it). */
+  namespace?: string;
+  /** 0 means no deadline (Wait); otherwise a default applies. */
+  timeoutMs?: number;
+}
+
 /** A connection to one shim process, which may serve the tasks of a whole group. */
 export interface TaskShim {
   readonly address: string;
-  call<T = Message>(method: TaskMethod, req: Message, timeoutMs?: number): Promise<T>;
+  call<T = Message>(method: TaskMethod, req: Message, opts?: ShimCallOptions): Promise<T>;
   /** Resolves when the connection is lost (the shim died or closed it). */
   readonly closed: Promise<void>;
   close(): void;
