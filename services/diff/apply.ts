@@ -1,10 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { BerthError, invalidArgument } from '../errors.js';
 import { Digester } from './digester.js';
-import { declaredCompression, decompressor, detectCompression } from './media.js';
+import { declaredCompression, decompressor } from './media.js';
+import { sniffCompression } from './sniff.js';
 import { LayerWriter, type WhiteoutMode } from './layer-writer.js';
 import { extractInto } from './extract.js';
 import { feedWritable } from './feed.js';
@@ -31,22 +33,47 @@ export interface AppliedLayer {
   size: number;
 }
 
+/** applyLayer for bytes that are still arriving, such as a layer being downloaded. */
+export interface ApplyLayerSourceOptions extends Omit<ApplyLayerOptions, 'blob'> {
+  source: AsyncIterable<Buffer>;
+  /** Names the layer in errors (its digest, say). */
+  name: string;
+}
+
 const READ_CHUNK = 1 << 20;
 
 /** Applies an image layer blob to a directory; see ApplyLayerOptions. */
 export async function applyLayer(opts: ApplyLayerOptions): Promise<AppliedLayer> {
+  const file = createReadStream(opts.blob, { highWaterMark: READ_CHUNK });
+  // Read errors reach the caller through the iterator that consumes the stream; this covers the
+  // time before it exists (the target is checked first), when an 'error' would be uncaught.
+  file.on('error', () => {});
+  try {
+    return await applyLayerSource({ ...opts, source: file, name: opts.blob });
+  } finally {
+    // The fd closes asynchronously, and not at all if applying failed before reading: the caller
+    // may remove the blob next, and no fd may outlive the call.
+    if (!file.closed) {
+      const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
+      file.destroy();
+      await closed;
+    }
+  }
+}
+
+/** Applies an image layer from a byte source (compressed or plain) to a directory. */
+export async function applyLayerSource(opts: ApplyLayerSourceOptions): Promise<AppliedLayer> {
   declaredCompression(opts.mediaType);
   const root = await realpath(opts.target);
   if (!(await stat(root)).isDirectory()) throw invalidArgument(`apply target ${opts.target} is not a directory`);
-  const compression = await detectCompression(opts.blob);
+  const { compression, stream } = await sniffCompression(opts.source);
   const digester = new Digester();
   const writer = new LayerWriter(root, opts.whiteouts, opts.parents ?? []);
   const extract = tar.extract();
   extractInto(extract, writer);
-  const source = createReadStream(opts.blob, { highWaterMark: READ_CHUNK });
   try {
     await pipeline(
-      source,
+      Readable.from(stream, { objectMode: false }),
       decompressor(compression),
       digester,
       (tarStream: AsyncIterable<Buffer>) => feedWritable(tarStream, extract),
@@ -54,12 +81,10 @@ export async function applyLayer(opts: ApplyLayerOptions): Promise<AppliedLayer>
     );
     writer.finish();
   } catch (err) {
-    if (opts.signal?.aborted === true) throw new BerthError('CANCELLED', `apply of ${opts.blob} aborted`);
+    if (opts.signal?.aborted === true) throw new BerthError('CANCELLED', `apply of ${opts.name} aborted`);
     throw err;
   } finally {
     writer.close();
-    // A destroyed read stream closes its fd asynchronously; the caller may remove the blob next.
-    if (!source.closed) await new Promise<void>((resolve) => source.once('close', () => resolve()));
   }
   return { digest: digester.digest(), size: digester.size };
 }

@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { PassThrough, type Transform } from 'node:stream';
 import { invalidArgument } from '../errors.js';
@@ -29,19 +28,13 @@ export function declaredCompression(mediaType: string): Compression {
 }
 
 /**
- * The compression actually used by the blob, from its magic bytes. Like containerd we trust the
- * bytes over the media type, since registries and tools mislabel layers.
+ * The compression a blob actually uses, from its first bytes (at least 4). Like containerd we
+ * trust the bytes over the media type, since registries and tools mislabel layers.
  */
-export async function detectCompression(blob: string): Promise<Compression> {
-  const handle = await open(blob, 'r');
-  try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
-    if (bytesRead >= 2 && buffer[0] === 0x1f && buffer[1] === 0x8b) return 'gzip';
-    if (bytesRead === 4 && buffer.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-    return 'none';
-  } finally {
-    await handle.close();
-  }
+export function compressionOf(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
 }
 
 export function decompressor(compression: Compression): Transform {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyLayer } from '../../../services/diff/apply.js';
+import { applyLayer, applyLayerSource } from '../../../services/diff/apply.js';
 import { isBerthError } from '../../../services/errors.js';
 import { lgetxattr, lsetxattr } from '../../../services/native/addon.js';
 import { execFileSync } from 'node:child_process';
@@ -321,8 +321,34 @@ describe('applyLayer whiteouts', () => {
   });
 });
 
+describe('applyLayerSource', () => {
+  it('applies bytes as they arrive, recognising the compression across tiny first chunks', async () => {
+    for (const compression of ['gzip', 'zstd', 'none'] as const) {
+      const dir = path.join(target, compression);
+      fs.mkdirSync(dir);
+      const tarData = await buildTar(SIMPLE);
+      const blob = compress(tarData, compression);
+      async function* trickle(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < 3; i++) yield blob.subarray(i, i + 1);
+        for (let i = 3; i < blob.length; i += 65536) yield blob.subarray(i, i + 65536);
+      }
+      const applied = await applyLayerSource({ source: trickle(), name: compression, mediaType: MEDIA_TYPES[compression], target: dir, whiteouts: 'delete' });
+      expect(applied).toEqual({ digest: sha256(tarData), size: tarData.length });
+      expect(fs.readFileSync(path.join(dir, 'etc/hostname'), 'utf8')).toBe('berth\n');
+    }
+  });
+});
+
 describe('applyLayer lifecycle', () => {
   const openFds = (): number => fs.readdirSync('/proc/self/fd').length;
+
+  it('rejects a missing target or blob without leaving an fd open', async () => {
+    const layer = await writeLayer(work.dir, 'l.tar', SIMPLE);
+    const before = openFds();
+    await expect(applyLayer({ blob: layer.blob, mediaType: layer.mediaType, target: path.join(work.dir, 'absent'), whiteouts: 'delete' })).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(applyLayer({ blob: path.join(work.dir, 'absent.tar'), mediaType: layer.mediaType, target, whiteouts: 'delete' })).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(openFds()).toBe(before);
+  });
 
   it('stops on abort, rejects CANCELLED and leaves no fd open', async () => {
     const layer = await writeLayer(work.dir, 'big.tar', [{ name: 'huge', data: Buffer.alloc(64 << 20, 1) }], 'gzip');
@@ -332,6 +358,22 @@ describe('applyLayer lifecycle', () => {
     setImmediate(() => controller.abort());
     const err = await applying.catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CANCELLED' });
+    expect(openFds()).toBe(before);
+  });
+
+  it('stops on abort while its source stalls mid-file (a hung download), closing the file', async () => {
+    const tarData = await buildTar([{ name: 'huge', data: Buffer.alloc(8 << 20, 1) }]);
+    async function* stalled(): AsyncGenerator<Buffer> {
+      yield tarData.subarray(0, 100_000);
+      await new Promise(() => {});
+    }
+    const before = openFds();
+    const controller = new AbortController();
+    const applying = applyLayerSource({ source: stalled(), name: 'stalled', mediaType: MEDIA_TYPES.none, target, whiteouts: 'delete', signal: controller.signal });
+    // Abort once the file is being written, i.e. while its fd is open.
+    while (!fs.existsSync(path.join(target, 'huge'))) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await expect(applying).rejects.toMatchObject({ code: 'CANCELLED' });
     expect(openFds()).toBe(before);
   });
 

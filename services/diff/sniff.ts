@@ -1,0 +1,36 @@
+import { type Compression, compressionOf } from './media.js';
+
+// gzip needs 2 bytes to be recognised, zstd 4.
+const MAGIC_BYTES = 4;
+
+/**
+ * Reads a byte source until its compression is known, then hands back the compression and the
+ * whole source again, the bytes already read included.
+ */
+export async function sniffCompression(source: AsyncIterable<Buffer>): Promise<{ compression: Compression; stream: AsyncIterable<Buffer> }> {
+  const iterator = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let size = 0;
+  let ended = false;
+  while (size < MAGIC_BYTES) {
+    const next = await iterator.next();
+    if (next.done === true) {
+      ended = true;
+      break;
+    }
+    head.push(next.value);
+    size += next.value.length;
+  }
+  const first = Buffer.concat(head);
+  async function* replay(): AsyncGenerator<Buffer> {
+    try {
+      if (first.length > 0) yield first;
+      if (ended) return;
+      for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
+    } finally {
+      // Stopped early (abort, a corrupt layer): release the source, closing a file it reads.
+      if (!ended) await iterator.return?.();
+    }
+  }
+  return { compression: compressionOf(first), stream: replay() };
+}
