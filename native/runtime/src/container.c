@@ -216,10 +216,11 @@ static int init_run(struct init_ctx *c)
 	/* Blocks until `start` opens the other end. */
 	char fp[64];
 	snprintf(fp, sizeof fp, "/proc/self/fd/%d", c->fifo_fd);
+	/* The write end stays open until execve closes it: `start` reads our byte, then waits for
+	 * that EOF, so poststart hooks run only once the container process is running. */
 	int w = open(fp, O_WRONLY | O_CLOEXEC);
 	if (w < 0 || write(w, "0", 1) != 1)
 		return fail(errno, "exec fifo");
-	close(w);
 	close(c->fifo_fd);
 	if (s->hooks[HOOK_START_CONTAINER].n) {
 		char *st = strstr(hs.text, "\"creating\"");
@@ -470,6 +471,12 @@ int container_start(const char *root, const char *id)
 			return fail(0, "container init exited before it was started");
 	}
 	unlink(fifo);
+	/* EOF once the init has exec'd (its write end is close-on-exec) or died. */
+	p[0].revents = 0;
+	while (poll(p, 1, -1) < 0 && errno == EINTR)
+		;
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
 	struct spec s cleanup_spec = {0};
 	cleanup_free char *text = NULL;
 	if (load_spec_of(root, id, &s, &text) == 0 && s.hooks[HOOK_POSTSTART].n) {
