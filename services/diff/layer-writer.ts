@@ -27,7 +27,8 @@ export interface FileSink {
  */
 export class LayerWriter {
   private readonly resolver: RootResolver;
-  private readonly written = new Set<string>();
+  // Host paths this layer wrote, which an opaque directory keeps; only a merged tree needs them.
+  private readonly written: Set<string> | null;
   // Directory mtimes are set last: writing children changes them.
   private readonly dirTimes = new Map<string, number>();
   private openFd: number | null = null;
@@ -37,8 +38,9 @@ export class LayerWriter {
     private readonly whiteouts: WhiteoutMode,
     parents: readonly string[],
   ) {
+    this.written = whiteouts === 'delete' ? new Set() : null;
     this.resolver = new RootResolver(root, (name, hostPath) => {
-      this.written.add(hostPath);
+      this.written?.add(hostPath);
       const mtime = copyParentDirMeta(parents, name, hostPath);
       if (mtime !== null) this.dirTimes.set(hostPath, mtime);
     });
@@ -60,7 +62,7 @@ export class LayerWriter {
     }
     const hostPath = this.resolver.entryPath(name);
     const meta = entryMeta(header, rawPax);
-    this.written.add(hostPath);
+    this.written?.add(hostPath);
     switch (header.type) {
       case 'file':
       case 'contiguous-file':
@@ -174,7 +176,6 @@ export class LayerWriter {
     if (this.whiteouts === 'overlay') {
       const hostPath = `${this.resolver.ensureDir(parent)}/${name}`;
       this.create(hostPath, () => makeOverlayWhiteout(hostPath, meta.uid, meta.gid));
-      this.written.add(hostPath);
       return;
     }
     const dir = this.resolver.existingDir(parent);
@@ -187,7 +188,7 @@ export class LayerWriter {
       return;
     }
     const dir = this.resolver.existingDir(parent);
-    if (dir !== null) emptyOpaqueDir(dir, this.written, (hostPath) => this.remove(hostPath));
+    if (dir !== null) emptyOpaqueDir(dir, this.written ?? new Set(), (hostPath) => this.remove(hostPath));
   }
 }
 
