@@ -156,29 +156,21 @@ static int bind_mount(int rootfd, const struct mount *m, const char *dest, int *
  * directory: the same view on v1, hybrid and v2, with or without a cgroup namespace. */
 static int mount_cgroup(int rootfd, const struct rootfs_ctx *c, const struct mount *m, int *dfd)
 {
-	int r;
-	if (cg_layout() == CG_V2 && c->s->ns_on[NS_CGROUP]) {
-		if ((r = mount_on(rootfd, m->dest, dfd, "cgroup2", "cgroup2", m->flags & ~MS_BIND, NULL)) < 0)
-			return r;
-		return 0;
-	}
-	if ((r = mount_on(rootfd, m->dest, dfd, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")) < 0)
-		return r;
 	const char *const base = "/sys/fs/cgroup";
+	unsigned long fl = m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+	if (cg_layout() == CG_V2) {
+		if (c->s->ns_on[NS_CGROUP])
+			return mount_on(rootfd, m->dest, dfd, "cgroup2", "cgroup2", fl, NULL);
+		cleanup_free char *src = xasprintf("%s%s", base, c->cgpath);
+		struct mount bm = {.source = src, .flags = MS_BIND | fl};
+		return bind_mount(rootfd, &bm, m->dest, dfd);
+	}
+	int r = mount_on(rootfd, m->dest, dfd, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755");
+	if (r < 0)
+		return r;
 	cleanup_close int hd = open(base, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (hd < 0)
 		return fail(errno, "open %s", base);
-	if (cg_layout() == CG_V2) {
-		struct mount bm = {.source = NULL, .flags = m->flags | MS_BIND};
-		cleanup_free char *src = xasprintf("%s%s", base, c->cgpath);
-		bm.source = src;
-		close(*dfd);
-		*dfd = -1;
-		cleanup_close int d2 = -1;
-		if ((r = open_in_root(rootfd, m->dest, O_PATH, S_IFDIR, &d2)) < 0)
-			return r;
-		return bind_mount(rootfd, &bm, m->dest, &d2);
-	}
 	DIR *d = fdopendir(move_fd(&hd));
 	if (!d)
 		return fail(errno, "read %s", base);
@@ -190,7 +182,7 @@ static int mount_cgroup(int rootfd, const struct rootfs_ctx *c, const struct mou
 		cleanup_free char *dest = xasprintf("%s/%s", m->dest, e->d_name);
 		if (access(src, F_OK) < 0)
 			continue;
-		struct mount bm = {.source = src, .flags = MS_BIND | (m->flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))};
+		struct mount bm = {.source = src, .flags = MS_BIND | fl};
 		cleanup_close int sub = -1;
 		if ((r = open_in_root(rootfd, dest, O_PATH, S_IFDIR, &sub)) == 0)
 			r = bind_mount(rootfd, &bm, dest, &sub);
