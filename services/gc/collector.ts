@@ -122,8 +122,10 @@ export class GarbageCollector implements GcTrigger {
       refs.snapshots.forEach((s) => markSnapshot(ns, s));
     };
 
-    for (const img of db.prepare('SELECT namespace, digest FROM images').all() as { namespace: string; digest: string }[]) {
+    for (const img of db.prepare('SELECT namespace, digest, labels FROM images').all() as { namespace: string; digest: string; labels: string }[]) {
       markContent(img.namespace, img.digest);
+      // containerd follows an image's own gc.ref labels as well as its target.
+      markLabels(img.namespace, parseLabels(img.labels));
     }
     for (const c of db.prepare('SELECT namespace, snapshotter, snapshot_key, labels FROM containers').all() as {
       namespace: string;

@@ -64,6 +64,29 @@ describe('GarbageCollector content', () => {
     expect([leaf, middle, index, rooted].map((d) => hasContent(d))).toEqual([true, true, true, true]);
   });
 
+  it('follows gc.ref labels on images too, as containerd does', async () => {
+    const extra = await writeBlob(t.services, NS, 'attached to the image by label');
+    commitLayer('image-snapshot');
+    const manifest = await writeBlob(t.services, NS, 'manifest');
+    t.services.images.create(NS, {
+      name: 'labelled:1',
+      labels: { 'containerd.io/gc.ref.content.sig': extra, 'containerd.io/gc.ref.snapshot.overlayfs': 'image-snapshot' },
+      target: descriptor(manifest),
+    });
+    const result = await t.services.gc.collect();
+    expect(result).toMatchObject({ content: 0, snapshots: 0 });
+    expect(hasContent(extra)).toBe(true);
+    expect(snapshotNames()).toEqual(['image-snapshot']);
+  });
+
+  it('a gc.root label keeps a snapshot', async () => {
+    commitLayer('rooted');
+    t.services.snapshots.update(NS, 'rooted', { 'containerd.io/gc.root': 'true' }, ['labels.containerd.io/gc.root']);
+    commitLayer('loose');
+    await t.services.gc.collect();
+    expect(snapshotNames()).toEqual(['rooted']);
+  });
+
   it('removes a namespace row but keeps the blob file another namespace still records', async () => {
     const digest = await writeBlob(t.services, 'keeper', 'shared');
     t.services.images.create('keeper', { name: 'x:1', labels: {}, target: descriptor(digest) });
