@@ -552,18 +552,19 @@ int container_delete(const char *root, const char *id, bool force)
 	bool created = !strcmp(status, "created"), stopped = !strcmp(status, "stopped");
 	if (!stopped && !created && !force && strcmp(status, "creating"))
 		return fail(0, "cannot delete container `%s` that is not stopped: %s", id, status);
-	if (!stopped && st.pid) {
-		cleanup_free pid_t *pids = NULL;
-		size_t n = 0;
+	if (!stopped && st.pid)
 		kill(st.pid, SIGKILL);
-		if (cg_pids(st.cgroup, &pids, &n) == 0)
-			for (size_t i = 0; i < n; i++)
-				kill(pids[i], SIGKILL);
-		if (!strcmp(status, "paused"))
-			cg_freeze(st.cgroup, false);
-		if ((r = wait_gone(st.pid, 10000)) < 0)
-			return r;
-	}
+	/* Without a pid namespace, processes can outlive the init: they go too, or the cgroup
+	 * could not be removed. */
+	cleanup_free pid_t *pids = NULL;
+	size_t n = 0;
+	if (cg_pids(st.cgroup, &pids, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+	if (!strcmp(status, "paused"))
+		cg_freeze(st.cgroup, false);
+	if (!stopped && st.pid && (r = wait_gone(st.pid, 10000)) < 0)
+		return r;
 	return destroy(root, &st);
 }
 
@@ -693,8 +694,6 @@ int container_ps(const char *root, const char *id, bool json, char **ps_args, in
 
 /* ---- run ---- */
 
-static pid_t fwd_pid;
-static void forward(int sig) { kill(fwd_pid, sig); }
 
 int container_run(const struct create_opts *o, bool detach, int *exit_code)
 {
@@ -710,10 +709,7 @@ int container_run(const struct create_opts *o, bool detach, int *exit_code)
 		*exit_code = 0;
 		return 0;
 	}
-	fwd_pid = pid;
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-		signal(sigs[i], forward);
+	forward_signals(pid);
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)

@@ -206,6 +206,7 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		*exit_code = 0;
 		return 0;
 	}
+	forward_signals(pid);
 	int ws;
 	while (waitpid(pid, &ws, 0) < 0)
 		if (errno != EINTR)

@@ -279,3 +279,14 @@ int run_hooks(const struct hook *h, size_t n, const char *kind, const char *stat
 	}
 	return 0;
 }
+
+static pid_t fwd_pid;
+static void forward(int sig) { kill(fwd_pid, sig); }
+
+void forward_signals(pid_t pid)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+	fwd_pid = pid;
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		signal(sigs[i], forward);
+}

@@ -11,4 +11,6 @@ int process_find_exec(const struct process *p, char **out);
 /* Everything above 2 and the preserved fds is closed on exec; this also covers the fds the
  * caller leaked to us, which is what CVE-2024-21626 used. */
 int process_close_fds(int preserve_fds);
+/* While `run` or `exec` waits in the foreground, the usual terminating signals go to the process. */
+void forward_signals(pid_t pid);
 int run_hooks(const struct hook *h, size_t n, const char *kind, const char *state_json);

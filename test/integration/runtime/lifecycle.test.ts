@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Harness, RUNTIME, oneLine } from './harness.js';
+import { Harness, RUNTIME, type Json, oneLine } from './harness.js';
 
 const h = new Harness('life');
 afterAll(() => {
@@ -82,6 +82,25 @@ describe('create / start / state / kill / delete', () => {
     expect(h.rt(['delete', '--force', b]).code).toBe(0);
     expect(alive(pb)).toBe(false);
     expect(h.leftovers(b)).toEqual([]);
+  });
+
+  it('without a pid namespace, delete also kills what the init left behind', () => {
+    const id = h.id();
+    const b = h.bundle(id, (c) => {
+      c.linux.namespaces = c.linux.namespaces.filter((n: Json) => n.type !== 'pid');
+      c.process.args = ['/bin/sh', '-c', 'sleep 100 & echo $! > /tmp/bg'];
+      c.root.readonly = false;
+    });
+    expect(h.rt(['run', '-d', '--bundle', b, id]).code).toBe(0);
+    const bgFile = path.join(b, 'rootfs/tmp/bg');
+    for (let i = 0; i < 1000 && !fs.existsSync(bgFile); i++) spawnSyncSleep(10);
+    for (let i = 0; i < 1000 && h.state(id).status !== 'stopped'; i++) spawnSyncSleep(10);
+    const bg = Number(fs.readFileSync(bgFile, 'utf8'));
+    expect(alive(bg)).toBe(true);
+    expect(h.rt(['delete', id]).code).toBe(0);
+    for (let i = 0; i < 1000 && alive(bg); i++) spawnSyncSleep(10);
+    expect(alive(bg)).toBe(false);
+    expect(h.leftovers(id)).toEqual([]);
   });
 
   it('kill takes signal names and numbers, and --all reaches every process', () => {
