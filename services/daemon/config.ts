@@ -11,6 +11,8 @@ export interface DaemonConfig {
   logLevel: LogLevel;
   /** How long SIGTERM waits for in-flight calls before closing them. */
   shutdownGraceMs: number;
+  /** The runtime v2 shim binary; berth-shim unless set (containerd-shim-runc-v2 also works). */
+  shimBinary?: string;
 }
 
 export const DEFAULTS: DaemonConfig = {
@@ -37,6 +39,7 @@ interface FileConfig {
   state?: unknown;
   grpc?: { address?: unknown };
   debug?: { level?: unknown };
+  runtime?: { shim?: unknown };
   shutdown_timeout?: unknown;
 }
 
@@ -66,6 +69,8 @@ export function loadConfigFile(file: string): Partial<DaemonConfig> {
   const state = str(parsed.state, 'state', file);
   const address = str(parsed.grpc?.address, 'grpc.address', file);
   const logLevel = level(str(parsed.debug?.level, 'debug.level', file), file);
+  const shim = str(parsed.runtime?.shim, 'runtime.shim', file);
+  if (shim) out.shimBinary = shim;
   if (root) out.root = root;
   if (state) out.state = state;
   if (address) out.address = address;

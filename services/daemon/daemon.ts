@@ -107,7 +107,13 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const eventsAddress = `${config.address}.ttrpc`;
   const shimEvents = new ShimEventsServer(services.exchange, log.child({ component: 'shim-events' }));
   await shimEvents.listen(eventsAddress);
-  const shims = new ShimManager({ state: config.state, grpcAddress: config.address, eventsAddress, log: log.child({ component: 'shims' }) });
+  const shims = new ShimManager({
+    state: config.state,
+    grpcAddress: config.address,
+    eventsAddress,
+    shimBinary: config.shimBinary,
+    log: log.child({ component: 'shims' }),
+  });
   const publish = (namespace: string, topic: string, typeName: string, event: object): void =>
     services.exchange.publishPending({ namespace, topic, typeName, event });
   const tasks = new TaskService(services.containers, shims, config.state, publish, log.child({ component: 'tasks' }));

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { constants, createReadStream, openSync } from 'node:fs';
+import { constants, openSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { mknod } from '../native/addon.js';
@@ -62,7 +63,7 @@ export class ShimManager implements ShimLauncher {
   private readonly binary: string;
 
   constructor(private readonly opts: ShimManagerOptions) {
-    this.binary = opts.shimBinary ?? process.env.BERTH_SHIM_BINARY ?? packagePath('bin', 'berth-shim');
+    this.binary = opts.shimBinary ?? packagePath('bin', 'berth-shim');
   }
 
   private env(): NodeJS.ProcessEnv {
@@ -73,25 +74,35 @@ export class ShimManager implements ShimLauncher {
    * The runtime v2 contract has the daemon create `log` (a FIFO) in the bundle before `start`;
    * shims write their log there (containerd's runc shim refuses to run without it).
    */
-  private followShimLog(bundle: Bundle, id: string): void {
+  private followShimLog(bundle: Bundle, id: string): Socket {
     const path = join(bundle.path, 'log');
     mknod(path, constants.S_IFIFO | 0o600, 0, 0);
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const lines = createInterface({ input: createReadStream('', { fd, autoClose: true }) });
-    lines.on('line', (line) => this.opts.log.debug('shim', { id, line }));
-    lines.on('error', () => undefined);
+    // Read-write, so the FIFO never reads as EOF before the shim opens it (the shim's open for
+    // writing would then wait forever for a reader); a net.Socket polls it without tying up a
+    // libuv worker thread the way fs streams would.
+    const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+    const pipe = new Socket({ fd, readable: true, writable: false });
+    pipe.on('error', () => undefined);
+    createInterface({ input: pipe }).on('line', (line) => this.opts.log.debug('shim', { id, line }));
+    return pipe;
   }
 
   async start(namespace: string, id: string, bundle: Bundle, options: AnyValue | undefined): Promise<TaskShim> {
-    this.followShimLog(bundle, id);
+    const shimLog = this.followShimLog(bundle, id);
     const args = ['-namespace', namespace, '-address', this.opts.grpcAddress, '-publish-binary', packagePath('bin', 'berthd'), '-id', id, 'start'];
     const stdin = options ? encodeMessage(messageType('google.protobuf.Any'), options) : Buffer.alloc(0);
     const res = await runShim(this.binary, args, bundle.path, this.env(), stdin);
     const address = res.stdout.trim();
     if (res.code !== 0 || !address) {
+      shimLog.destroy();
       throw new BerthError('UNAVAILABLE', `starting the shim for task ${id} failed: ${res.stderr.trim() || `exit ${String(res.code)}`}`);
     }
-    return this.connect(address, CONNECT_TIMEOUT_MS);
+    const shim = await this.connect(address, CONNECT_TIMEOUT_MS).catch((err: unknown) => {
+      shimLog.destroy();
+      throw err;
+    });
+    void shim.closed.then(() => shimLog.destroy());
+    return shim;
   }
 
   connect(address: string, timeoutMs: number): Promise<TaskShim> {

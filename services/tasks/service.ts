@@ -193,6 +193,10 @@ export class TaskService {
       }
       const res = await this.callShim<{ pid?: number; exit_status?: number; exited_at?: Timestamp }>(namespace, id, 'Delete', { id });
       result = { pid: res.pid ?? 0, exitStatus: res.exit_status ?? 0, exitedAt: fromTimestamp(res.exited_at) ?? Date.now() };
+      this.tasks.delete(key(namespace, id));
+      // As containerd does: a shim left with no task exits on Shutdown; a group shim with other
+      // tasks declines, which is not an error.
+      await record.shim?.call('Shutdown', { id }, { namespace, timeoutMs: 5_000 }).catch(() => undefined);
     }
     this.tasks.delete(key(namespace, id));
     await record.bundle.destroy();
