@@ -6,6 +6,7 @@ import { type Mount, withTempMount } from '../mount/mount.js';
 import { type Change, overlayUpperChanges, treeChanges } from './changes.js';
 import { ChangeWriter } from './change-writer.js';
 import { Digester } from './digester.js';
+import { LoopBudget } from './loop-budget.js';
 import { overlayUpperdirOver } from './mount-layers.js';
 
 export interface DiffOptions {
@@ -39,9 +40,13 @@ export async function diffMounts(lower: readonly Mount[], upper: readonly Mount[
 async function writeLayer(changes: Iterable<Change>, root: string, out: NodeJS.WritableStream, opts: DiffOptions): Promise<DiffResult> {
   const pack = tar.pack();
   const writer = new ChangeWriter(pack, root);
+  const budget = new LoopBudget();
   const producing = (async () => {
     try {
-      for (const change of changes) await writer.write(change);
+      for (const change of changes) {
+        await writer.write(change);
+        await budget.pause(); // the walk itself is synchronous
+      }
       pack.finalize();
     } catch (err) {
       pack.destroy(err instanceof Error ? err : new Error(String(err)));

@@ -1,5 +1,6 @@
 import type { Extract, Header } from 'tar-stream';
 import type { FileSink, LayerWriter } from './layer-writer.js';
+import { LoopBudget } from './loop-budget.js';
 import { captureRawPax } from './pax-xattrs.js';
 
 type Next = (err?: Error | null) => void;
@@ -12,29 +13,15 @@ interface EntryStream {
   resume(): unknown;
 }
 
-// Entries are written with synchronous fs calls, and tar-stream moves on to the next entry of a
-// buffered chunk without returning to the event loop: a chunk of a few hundred small files would
-// hold the daemon's event loop for its whole duration. Past this budget, the next entry waits
-// for a turn of the loop.
-const EVENT_LOOP_BUDGET_MS = 10;
-
 /**
  * Feeds tar-stream's entries to the writer with plain callbacks: one synchronous call per entry
  * and per data chunk, and no promise per entry, since layers hold tens of thousands of them.
  */
 export function extractInto(extract: Extract, writer: LayerWriter): void {
   const takeRawPax = captureRawPax(extract);
-  let sliceStart = performance.now();
-  const proceed = (next: Next): void => {
-    if (performance.now() - sliceStart < EVENT_LOOP_BUDGET_MS) {
-      next();
-      return;
-    }
-    setImmediate(() => {
-      sliceStart = performance.now();
-      next();
-    });
-  };
+  // tar-stream moves on to the next entry of a buffered chunk without returning to the loop.
+  const budget = new LoopBudget();
+  const proceed = (next: Next): void => budget.then(() => next());
   extract.on('entry', (header: Header, stream: EntryStream, next: Next) => {
     const rawPax = takeRawPax();
     // A destroyed extractor destroys the current entry's stream with the same error, which it
