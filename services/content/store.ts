@@ -126,11 +126,12 @@ export class BlobStore {
   async openIngest(namespace: string, ref: string, total: number, expected: string): Promise<Ingest> {
     const dir = this.ingestPath(namespace, ref);
     const existing = await readIngest(dir);
-    if (existing && expected && existing.expected && existing.expected !== expected) {
-      // A different blob under the same ref: start over rather than mix two blobs' bytes.
+    const resumed = existing && !(expected && existing.expected && existing.expected !== expected);
+    if (!resumed) {
+      // A different blob under the same ref, or bytes without a readable status (a torn write):
+      // start over rather than mix two blobs' bytes.
       await rm(dir, { recursive: true, force: true });
     }
-    const resumed = existing && !(expected && existing.expected && existing.expected !== expected);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const record: IngestRecord = {
       namespace,
@@ -139,7 +140,9 @@ export class BlobStore {
       expected: expected || (resumed ? existing.expected : ''),
       startedAt: resumed ? existing.startedAt : Date.now(),
     };
-    await writeFile(join(dir, 'status.json'), JSON.stringify(record));
+    // Written aside and renamed, so that a crash never leaves a torn status behind.
+    await writeFile(join(dir, 'status.json.tmp'), JSON.stringify(record));
+    await rename(join(dir, 'status.json.tmp'), join(dir, 'status.json'));
     const file = await open(join(dir, 'data'), constants.O_RDWR | constants.O_CREAT, 0o600);
     const ingest = new Ingest(this, dir, record, file);
     await ingest.rehash();

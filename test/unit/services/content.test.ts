@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { expectBerthError, openTestRoot, recordEvents, sha256Of, writeBlob, type TestRoot } from './harness.js';
@@ -130,6 +130,19 @@ describe('ContentService writer', () => {
     expect(second.ingest.offset).toBe(0);
     await second.ingest.write(0, Buffer.from('other'));
     expect(await second.commit(5, '', {})).toBe(sha256Of('other'));
+  });
+
+  it('starts from zero when an ingest has data but no readable status (a torn write)', async () => {
+    const first = await t.services.content.writer(NS, 'torn', 0, sha256Of('old blob'));
+    await first.ingest.write(0, Buffer.from('old'));
+    await first.release();
+    writeFileSync(join(t.services.content.blobs.ingestPath(NS, 'torn'), 'status.json'), '');
+    await expectBerthError(() => t.services.content.status(NS, 'torn'), 'NOT_FOUND');
+
+    const second = await t.services.content.writer(NS, 'torn', 3, sha256Of('new'));
+    expect(second.ingest.offset).toBe(0);
+    await second.ingest.write(0, Buffer.from('new'));
+    expect(await second.commit(3, sha256Of('new'), {})).toBe(sha256Of('new'));
   });
 
   it('refuses a write at a wrong non-zero offset with OUT_OF_RANGE, naming the offset to resume at', async () => {
