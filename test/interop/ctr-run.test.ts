@@ -1,0 +1,111 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBerthd } from '../helpers/berthd.js';
+import { ctr, uniqueName } from '../helpers/ctr.js';
+import { fixtureImage } from '../helpers/registry.js';
+
+/** The shims berthd can drive: ours, and containerd's own runc shim through the same contract. */
+const SHIMS = [['containerd-shim-runc-v2', '/usr/bin/containerd-shim-runc-v2']] as const;
+
+function configWithShim(shim: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-cfg-'));
+  const file = join(dir, 'berthd.toml');
+  writeFileSync(file, `[runtime]\nshim = "${shim}"\n`);
+  return file;
+}
+
+describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
+  const daemon = useBerthd({ args: ['--config', configWithShim(shimBinary)] });
+  const ns = uniqueName('run');
+  const image = (): string => fixtureImage('busybox').ref;
+  const c = (args: string[], timeoutMs = 60_000): ReturnType<typeof ctr> => ctr(daemon().address, args, { namespace: ns, timeoutMs });
+
+  beforeAll(async () => {
+    expect((await c(['images', 'pull', '--plain-http', image()])).code).toBe(0);
+  });
+
+  it('prints the output of `echo hi` and removes the container', async () => {
+    const id = uniqueName('echo');
+    const r = await c(['run', '--rm', image(), id, 'echo', 'hi']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('hi\n');
+    expect(r.code).toBe(0);
+    expect((await c(['containers', 'ls', '-q'])).stdout).not.toContain(id);
+    expect((await c(['task', 'ls'])).stdout).not.toContain(id);
+  });
+
+  it('passes the exit status through', async () => {
+    const r = await c(['run', '--rm', image(), uniqueName('exit'), 'sh', '-c', 'exit 3']);
+    expect(r.code).toBe(3);
+  });
+
+  it('applies --env, --cwd, --read-only, --net-host and --mount', async () => {
+    const r = await c([
+      'run', '--rm', '--env', 'GREETING=hello', '--cwd', '/etc', '--read-only', '--net-host',
+      '--mount', 'type=bind,src=/etc/debian_version,dst=/host-version,options=rbind:ro',
+      image(), uniqueName('flags'), 'sh', '-c',
+      'echo "$GREETING $(pwd)"; touch /x 2>&1 | grep -q "Read-only" && echo ro; cat /host-version >/dev/null && echo mounted; ls /sys/class/net | grep -qv "^lo$" && echo hostnet',
+    ]);
+    expect(r.stdout.split('\n')).toEqual(['hello /etc', 'ro', 'mounted', 'hostnet', '']);
+  });
+
+  it('applies --memory-limit, --cpus and --cap-drop', async () => {
+    const id = uniqueName('limits');
+    const r = await c(['run', '-d', '--memory-limit', '67108864', '--cpus', '0.5', '--cap-drop', 'CAP_NET_RAW', image(), id, 'sleep', '300']);
+    expect(r.code, r.stderr).toBe(0);
+    try {
+      // ctr puts the task in cgroup /<namespace>/<id> on this v1 host.
+      expect((await readFile(`/sys/fs/cgroup/memory/${ns}/${id}/memory.limit_in_bytes`, 'utf8')).trim()).toBe('67108864');
+      expect((await readFile(`/sys/fs/cgroup/cpu/${ns}/${id}/cpu.cfs_quota_us`, 'utf8')).trim()).toBe('50000');
+      const status = await c(['task', 'exec', '--exec-id', 'caps', id, 'grep', 'CapEff', '/proc/1/status']);
+      const eff = BigInt(`0x${status.stdout.trim().split(/\s+/)[1] ?? '0'}`);
+      expect(eff & (1n << 13n)).toBe(0n); // CAP_NET_RAW is bit 13
+      expect(eff & 1n).toBe(1n); // CAP_CHOWN stays
+    } finally {
+      await c(['task', 'kill', '-s', 'SIGKILL', id]);
+      await c(['task', 'delete', id]).then(async (d) => (d.code === 0 ? d : (await new Promise((res) => setTimeout(res, 300)), c(['task', 'delete', id]))));
+      await c(['containers', 'rm', id]);
+    }
+  });
+
+  it('drives a detached task through ls, exec, ps, pause, resume, metrics, kill and delete', async () => {
+    const id = uniqueName('detached');
+    expect((await c(['run', '-d', image(), id, 'sleep', '300'])).code).toBe(0);
+    expect((await c(['task', 'ls'])).stdout).toMatch(new RegExp(`${id}\\s+\\d+\\s+RUNNING`));
+    const exec = await c(['task', 'exec', '--exec-id', 'e1', id, 'echo', 'from-exec']);
+    expect(exec.stdout).toBe('from-exec\n');
+    expect((await c(['task', 'ps', id])).stdout).toMatch(/^\d+/m);
+    expect((await c(['task', 'pause', id])).code).toBe(0);
+    expect((await c(['task', 'ls'])).stdout).toMatch(new RegExp(`${id}\\s+\\d+\\s+PAUSED`));
+    expect((await c(['task', 'resume', id])).code).toBe(0);
+    expect((await c(['task', 'metrics', id])).stdout).toMatch(/memory\.usage_in_bytes\s+\d+/);
+    expect((await c(['task', 'kill', '-s', 'SIGKILL', id])).code).toBe(0);
+    const deadline = Date.now() + 10_000;
+    while (!(await c(['task', 'ls'])).stdout.match(new RegExp(`${id}\\s+\\d+\\s+STOPPED`))) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await c(['task', 'delete', id])).code).toBe(0);
+    expect((await c(['containers', 'info', id])).stdout).toContain(`"ID": "${id}"`);
+    expect((await c(['containers', 'rm', id])).code).toBe(0);
+    expect((await c(['containers', 'ls', '-q'])).stdout).not.toContain(id);
+  });
+
+  it('refuses to delete a running task', async () => {
+    const id = uniqueName('busy');
+    expect((await c(['run', '-d', image(), id, 'sleep', '300'])).code).toBe(0);
+    const r = await c(['task', 'delete', id]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/must be stopped/);
+    expect((await c(['task', 'kill', '-s', 'SIGKILL', id])).code).toBe(0);
+    const del = await c(['task', 'delete', id]);
+    if (del.code !== 0) {
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await c(['task', 'delete', id])).code).toBe(0);
+    }
+    expect((await c(['containers', 'rm', id])).code).toBe(0);
+  });
+});
