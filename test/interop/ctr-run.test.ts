@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeNamespaceCgroups } from '../helpers/cgroups.js';
 import { useBerthd } from '../helpers/berthd.js';
 import { ctr, uniqueName } from '../helpers/ctr.js';
 import { fixtureImage } from '../helpers/registry.js';
@@ -25,6 +26,9 @@ describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
 
   beforeAll(async () => {
     expect((await c(['images', 'pull', '--plain-http', image()])).code).toBe(0);
+  });
+  afterAll(async () => {
+    expect(await removeNamespaceCgroups(ns)).toEqual([]);
   });
 
   it('prints the output of `echo hi` and removes the container', async () => {
