@@ -3,7 +3,8 @@ import { invalidArgument } from '../errors.js';
 /**
  * containerd's filter language: `field.path==value`, `!=`, `~=` (regular expression), a bare field
  * path meaning "present and non-empty"; `,` joins selectors with AND, `|` and separate filter
- * strings join with OR. Path parts and values may be double-quoted (`labels."a.b/c"==x`).
+ * strings join with OR. Path parts and values may be double-quoted (`labels."a.b/c"==x`); a `~=`
+ * value may also be quoted with slashes (`name~=/^docker\.io\//`), as containerd allows.
  */
 export type FieldGetter = (path: string[]) => string | undefined;
 export type Predicate = (get: FieldGetter) => boolean;
@@ -89,7 +90,8 @@ class Parser {
     this.skipSpace();
     const op = this.parseOp();
     if (!op) return { path };
-    const value = this.parseToken('value');
+    this.skipSpace();
+    const value = op === '~=' && this.input[this.pos] === '/' ? this.parseSlashQuoted() : this.parseToken('value');
     // A bad expression is the request's fault whether or not any object reaches it.
     if (op === '~=') compileRegex(value);
     return { path, op, value };
@@ -129,6 +131,23 @@ class Parser {
       }
     }
     return this.fail('unterminated quoted string');
+  }
+
+  /** containerd's `/regex/` quoting after `~=`: `\/` stands for a slash, other escapes stay for the regex. */
+  private parseSlashQuoted(): string {
+    let out = '';
+    this.pos++;
+    while (this.pos < this.input.length) {
+      const ch = this.input[this.pos++];
+      if (ch === '/') return out;
+      if (ch === '\\' && this.pos < this.input.length) {
+        const next = this.input[this.pos++] ?? '';
+        out += next === '/' ? '/' : `\\${next}`;
+      } else {
+        out += ch;
+      }
+    }
+    return this.fail('unterminated /regular expression/');
   }
 
   private peek(): string | undefined {

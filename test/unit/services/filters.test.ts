@@ -51,6 +51,17 @@ describe('compileFilters', () => {
     expect(matchesOf(['labels.missing~=.*'])).toEqual([]);
   });
 
+  it('~= takes a regular expression quoted with slashes, as containerd does', async () => {
+    expect(matchesOf(['name~=/^b.*x$/'])).toEqual(['busybox']);
+    expect(matchesOf(['name~=/pin/,kind==active'])).toEqual(['alpine']);
+    const get = obj({ name: 'docker.io/library/x' });
+    expect(compileFilters(['name~=/^docker\\.io\\/library\\//'])(get)).toBe(true);
+    expect(compileFilters(['name~=/^quay\\.io\\//'])(get)).toBe(false);
+    // Slashes only quote a regular expression; elsewhere they are part of the value.
+    expect(compileFilters(['name==docker.io/library/x'])(get)).toBe(true);
+    await expectBerthError(() => compileFilters(['name~=/^b']), 'INVALID_ARGUMENT', /unterminated/);
+  });
+
   it(', joins selectors with AND', () => {
     expect(matchesOf(['labels.env==prod,name==alpine'])).toEqual(['alpine']);
     expect(matchesOf(['labels.env==prod,name==busybox'])).toEqual([]);
