@@ -5,6 +5,7 @@ import { applyLayer, applyLayerSource } from '../../../services/diff/apply.js';
 import { isBerthError } from '../../../services/errors.js';
 import { lgetxattr, lsetxattr } from '../../../services/native/addon.js';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mountAll, unmountAll } from '../../../services/mount/mount.js';
 import { summarizeTree } from './tree.js';
 import { type Compression, MEDIA_TYPES, type FixtureEntry, compress, buildTar, scratch, sha256, writeLayer } from './fixtures.js';
@@ -19,10 +20,14 @@ beforeEach(() => {
 });
 afterEach(() => work.cleanup());
 
+// Incompressible bytes make the compressed stream long enough to cross many read and
+// decoder chunks.
+const RANDOM = randomBytes(3 << 20);
 const SIMPLE: FixtureEntry[] = [
   { name: 'etc/', type: 'directory' },
   { name: 'etc/hostname', data: 'berth\n' },
   { name: 'big.bin', data: Buffer.alloc(3 << 20, 7) },
+  { name: 'random.bin', data: RANDOM },
 ];
 
 async function apply(entries: FixtureEntry[], whiteouts: 'overlay' | 'delete' = 'delete', extra: { parents?: string[] } = {}) {
@@ -49,6 +54,7 @@ describe('applyLayer media types', () => {
     expect(applied).toEqual({ digest: sha256(tarData), size: tarData.length });
     expect(fs.readFileSync(path.join(target, 'etc/hostname'), 'utf8')).toBe('berth\n');
     expect(fs.readFileSync(path.join(target, 'big.bin')).equals(Buffer.alloc(3 << 20, 7))).toBe(true);
+    expect(fs.readFileSync(path.join(target, 'random.bin')).equals(RANDOM)).toBe(true);
   });
 
   it('rejects an unknown media type with INVALID_ARGUMENT before touching the target', async () => {
