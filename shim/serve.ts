@@ -1,0 +1,48 @@
+import { closeSync, writeSync } from 'node:fs';
+import type { ShimArgs } from './args.js';
+import { EventPublisher } from './events.js';
+import { Lifecycle } from './lifecycle.js';
+import { Reaper } from './reaper.js';
+import { TaskService, TASK_SERVICE } from './service.js';
+import { TtrpcServer } from './ttrpc/server.js';
+
+/** Idle time before a shim without tasks exits, so the group's next task can still reuse it. */
+const EXIT_GRACE_MS = 2_000;
+/** How long an exiting shim keeps trying to deliver its last events. */
+const FINAL_FLUSH_MS = 5_000;
+/** `start` passes a pipe as fd 3 and waits for one byte on it. */
+const READY_FD = 3;
+
+function logger(debug: boolean): (message: string) => void {
+  return (message) => {
+    if (debug || !message.startsWith('debug:')) process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+  };
+}
+
+/** The long-lived shim: serves containerd.task.v2.Task on the group's socket until idle. */
+export async function serveCommand(args: ShimArgs): Promise<void> {
+  if (!args.socket) throw new Error('serve needs -socket');
+  const socket = args.socket;
+  const log = logger(args.debug);
+  const reaper = new Reaper();
+  const events = new EventPublisher(process.env.TTRPC_ADDRESS ?? '', log);
+  const server = new TtrpcServer();
+  let service: TaskService | undefined;
+  const lifecycle = new Lifecycle(
+    () => service?.taskCount ?? 0,
+    () => {
+      log(`no tasks left: exiting (${events.pendingCount} events to deliver)`);
+      // Closing synchronously removes the socket file before any new `start` can look for it.
+      void server.close().then(() => events.flush(FINAL_FLUSH_MS)).then(() => process.exit(0));
+    },
+    EXIT_GRACE_MS,
+  );
+  service = new TaskService({ namespace: args.namespace, reaper, events, lifecycle, log });
+  server.register(TASK_SERVICE, service.handlers());
+  await server.listen(socket);
+  // The task that made `start` launch this shim keeps it alive until its Create arrives.
+  lifecycle.reserve(args.id);
+  log(`serving ${socket} for namespace ${args.namespace} (pid ${process.pid}, shim id ${events.shimId})`);
+  writeSync(READY_FD, 'R');
+  closeSync(READY_FD);
+}

@@ -1,0 +1,212 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killProcessesUnder, processesUnder, waitPidGone } from '../../helpers/cleanup.js';
+import { Code, type TtrpcError } from '../../../shim/ttrpc/index.js';
+import {
+  deleteViaBinary,
+  EventSink,
+  Fifos,
+  makeBundle,
+  removeTestCgroups,
+  startShim,
+  TaskClient,
+  type ShimEnv,
+} from './harness.js';
+
+const SIGKILL = 9;
+const RUNTIMES = ['/usr/sbin/runc'];
+
+function processSpec(args: string[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({ args, cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 }, terminal: false }),
+  );
+}
+
+async function rejection(p: Promise<unknown>): Promise<TtrpcError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as TtrpcError;
+  }
+  throw new Error('call unexpectedly succeeded');
+}
+
+describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
+  let dir: string;
+  let env: ShimEnv;
+  let sink: EventSink;
+  const clients: TaskClient[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync('/tmp/berth-shim-it-');
+    env = { stateDir: dir, eventsSocket: join(dir, 'events.sock'), runtime };
+    sink = new EventSink(env.eventsSocket);
+    await sink.start();
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await sink.stop();
+    // Shims name the state dir in their argv and containers are their descendants.
+    await killProcessesUnder(dir);
+    removeTestCgroups();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function connect(address: string): Promise<TaskClient> {
+    const client = await TaskClient.connect(address);
+    clients.push(client);
+    return client;
+  }
+
+  /** Starts (or joins) the shim for a new bundle and creates the task with client FIFOs. */
+  async function createTask(id: string, args: string[], annotations?: Record<string, string>) {
+    const bundle = makeBundle(dir, id, { args, annotations });
+    const address = await startShim(env, bundle, id);
+    const client = await connect(address);
+    const fifos = new Fifos(join(dir, 'fifo', id), id);
+    const created = await client.call('Create', { id, bundle, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr });
+    return { bundle, address, client, fifos, pid: Number(created.pid) };
+  }
+
+  it('creates, starts and waits for a task; stdout and stderr go through the FIFOs', async () => {
+    const t = await createTask('exit3', ['sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(t.address).toMatch(new RegExp(`^unix://${dir}/s/[0-9a-f]{64}$`));
+    expect(t.pid).toBeGreaterThan(0);
+    // Wait may come before Start, as ctr sends it.
+    const waited = t.client.call('Wait', { id: 'exit3' });
+    expect(await t.client.call('Start', { id: 'exit3' })).toEqual({ pid: t.pid });
+    expect((await waited).exit_status).toBe(3);
+    // EOF on both FIFOs: the write ends were closed once the process exited.
+    await Promise.all([t.fifos.stdoutEnded, t.fifos.stderrEnded]);
+    expect(t.fifos.output('stdout')).toBe('out\n');
+    expect(t.fifos.output('stderr')).toBe('err\n');
+
+    const state = await t.client.call('State', { id: 'exit3' });
+    expect(state).toMatchObject({ id: 'exit3', status: 'STOPPED', exit_status: 3, pid: t.pid, bundle: t.bundle });
+    const exitFile = JSON.parse(readFileSync(join(t.bundle, 'exit-init.json'), 'utf8')) as { status: number; pid: number };
+    expect(exitFile).toMatchObject({ status: 3, pid: t.pid });
+
+    const deleted = await t.client.call('Delete', { id: 'exit3' });
+    expect(deleted).toMatchObject({ pid: t.pid, exit_status: 3 });
+    const exit = await sink.waitFor((e) => e.topic === '/tasks/exit' && e.event.container_id === 'exit3');
+    expect(exit).toMatchObject({ typeUrl: 'containerd.events.TaskExit', namespace: 'shimtest' });
+    expect(exit.event).toMatchObject({ id: 'exit3', pid: t.pid, exit_status: 3 });
+    await sink.waitFor((e) => e.topic === '/tasks/delete' && e.event.container_id === 'exit3');
+    const mine = sink.events.filter((e) => e.event.container_id === 'exit3');
+    expect(mine.map((e) => e.topic)).toEqual(['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']);
+    expect(await rejection(t.client.call('State', { id: 'exit3' }))).toMatchObject({ grpcCode: Code.NOT_FOUND });
+  });
+
+  it('runs an exec, pauses, resumes, lists pids and kills', async () => {
+    const t = await createTask('long', ['sleep', '1000']);
+    await t.client.call('Start', { id: 'long' });
+    const fifos = new Fifos(join(dir, 'fifo', 'long'), 'e1');
+    await t.client.call('Exec', {
+      id: 'long',
+      exec_id: 'e1',
+      stdout: fifos.stdout,
+      stderr: fifos.stderr,
+      spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: processSpec(['sh', '-c', 'echo exec-out; exit 5']) },
+    });
+    const execWait = t.client.call('Wait', { id: 'long', exec_id: 'e1' });
+    const started = await t.client.call('Start', { id: 'long', exec_id: 'e1' });
+    expect(Number(started.pid)).toBeGreaterThan(0);
+    expect((await execWait).exit_status).toBe(5);
+    await fifos.stdoutEnded;
+    expect(fifos.output('stdout')).toBe('exec-out\n');
+    expect(await t.client.call('Delete', { id: 'long', exec_id: 'e1' })).toMatchObject({ pid: started.pid, exit_status: 5 });
+    const execTopics = sink.events.filter((e) => e.event.container_id === 'long' && (e.event.exec_id === 'e1' || e.event.id === 'e1'));
+    expect(execTopics.map((e) => e.topic)).toEqual(['/tasks/exec-added', '/tasks/exec-started', '/tasks/exit']);
+
+    const pids = await t.client.call('Pids', { id: 'long' });
+    expect((pids.processes as { pid: number }[]).map((p) => p.pid)).toContain(t.pid);
+
+    await t.client.call('Pause', { id: 'long' });
+    expect((await t.client.call('State', { id: 'long' })).status).toBe('PAUSED');
+    await t.client.call('Resume', { id: 'long' });
+    expect((await t.client.call('State', { id: 'long' })).status).toBe('RUNNING');
+    expect(await rejection(t.client.call('Delete', { id: 'long' }))).toMatchObject({ grpcCode: Code.FAILED_PRECONDITION });
+
+    const waited = t.client.call('Wait', { id: 'long' });
+    await t.client.call('Kill', { id: 'long', signal: SIGKILL });
+    expect((await waited).exit_status).toBe(128 + SIGKILL);
+    expect(await t.client.call('Delete', { id: 'long' })).toMatchObject({ exit_status: 128 + SIGKILL });
+    const topics = sink.events.filter((e) => e.event.container_id === 'long' && !e.event.exec_id && e.event.id !== 'e1').map((e) => e.topic);
+    await sink.waitFor((e) => e.topic === '/tasks/delete' && e.event.container_id === 'long');
+    expect(topics.slice(0, 4)).toEqual(['/tasks/create', '/tasks/start', '/tasks/paused', '/tasks/resumed']);
+  });
+
+  it('answers Stats and Checkpoint with UNIMPLEMENTED', async () => {
+    const t = await createTask('unimpl', ['true']);
+    expect(await rejection(t.client.call('Stats', { id: 'unimpl' }))).toMatchObject({ grpcCode: Code.UNIMPLEMENTED });
+    expect(await rejection(t.client.call('Checkpoint', { id: 'unimpl' }))).toMatchObject({ grpcCode: Code.UNIMPLEMENTED });
+    // A never-started task is force-deleted; its waiting init was killed.
+    expect(await t.client.call('Delete', { id: 'unimpl' })).toMatchObject({ exit_status: 128 + SIGKILL });
+  });
+
+  it('puts the tasks of one group in one shim, a dedicated task in its own, and exits after the last delete', async () => {
+    const a = await createTask('ga', ['sleep', '1000']);
+    const b = await createTask('gb', ['sleep', '1000']);
+    const own = await createTask('gd', ['sleep', '1000'], { 'io.berth.shim.dedicated': 'true' });
+    const pod = await createTask('gp', ['sleep', '1000'], { 'io.kubernetes.cri.sandbox-id': 'pod1' });
+    expect(b.address).toBe(a.address);
+    expect(own.address).not.toBe(a.address);
+    expect(pod.address).not.toBe(a.address);
+    const shimPid = async (t: typeof a) => Number((await t.client.call('Connect', { id: '' })).shim_pid);
+    const [pa, pb, pd] = [await shimPid(a), await shimPid(b), await shimPid(own)];
+    expect(pb).toBe(pa);
+    expect(pd).not.toBe(pa);
+    expect(await processesUnder(dir)).toContain(pa);
+
+    for (const t of [a, b]) {
+      const id = t === a ? 'ga' : 'gb';
+      await t.client.call('Kill', { id, signal: SIGKILL });
+      await t.client.call('Wait', { id });
+      await t.client.call('Delete', { id });
+    }
+    expect(await waitPidGone(pa, 30_000)).toBe(true);
+    expect(existsSync(a.address.replace('unix://', ''))).toBe(false);
+    // The dedicated shim is unaffected.
+    expect((await own.client.call('State', { id: 'gd' })).status).toBe('CREATED');
+    for (const [t, id] of [[own, 'gd'], [pod, 'gp']] as const) await t.client.call('Delete', { id });
+    expect(await waitPidGone(pd, 30_000)).toBe(true);
+  });
+
+  it('buffers events while the daemon is away and delivers them in order, once', async () => {
+    await sink.stop();
+    const t = await createTask('buffered', ['sh', '-c', 'exit 4'], { 'io.berth.shim.dedicated': 'true' });
+    await t.client.call('Start', { id: 'buffered' });
+    expect((await t.client.call('Wait', { id: 'buffered' })).exit_status).toBe(4);
+    await t.client.call('Delete', { id: 'buffered' });
+    const before = sink.events.length;
+    await sink.start();
+    const deleted = await sink.waitFor((e) => e.topic === '/tasks/delete' && e.event.container_id === 'buffered');
+    const mine = sink.events.slice(before).filter((e) => e.shimId === deleted.shimId);
+    expect(mine.map((e) => e.topic)).toEqual(['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']);
+    const seqs = mine.map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it('cleans up with `delete` when the shim is gone, reporting the recorded exit', async () => {
+    const t = await createTask('orphan', ['sh', '-c', 'exit 7'], { 'io.berth.shim.dedicated': 'true' });
+    await t.client.call('Start', { id: 'orphan' });
+    expect((await t.client.call('Wait', { id: 'orphan' })).exit_status).toBe(7);
+    const shim = Number((await t.client.call('Connect', { id: 'orphan' })).shim_pid);
+    process.kill(shim, 'SIGKILL');
+    expect(await waitPidGone(shim, 30_000)).toBe(true);
+    const res = deleteViaBinary(env, t.bundle, 'orphan');
+    expect(res).toMatchObject({ pid: t.pid, exit_status: 7 });
+    expect(existsSync(join(dir, 'runtime', 'shimtest', 'orphan'))).toBe(false);
+  });
+
+  it('leaves no process behind once every task is deleted', async () => {
+    for (const c of clients) c.close();
+    clients.length = 0;
+    const deadline = Date.now() + 30_000;
+    while ((await processesUnder(dir)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await processesUnder(dir)).toEqual([]);
+  });
+});
