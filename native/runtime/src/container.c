@@ -320,7 +320,7 @@ static int parent_loop(int sock, struct created *cr, const struct spec *s, const
 	}
 }
 
-int container_create(const struct create_opts *o, pid_t *init_pid)
+int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_reader)
 {
 	int r = valid_id(o->id);
 	if (r < 0)
@@ -366,6 +366,10 @@ int container_create(const struct create_opts *o, pid_t *init_pid)
 		return fail(errno, "exec fifo `%s`", fifo);
 	cleanup_close int fifo_fd = open(fifo, O_PATH | O_CLOEXEC);
 	if (fifo_fd < 0)
+		return fail(errno, "open exec fifo");
+	/* `run` opens the reading end now, so the init does not stop at the fifo: one hand-off less. */
+	cleanup_close int reader = fifo_reader ? open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+	if (fifo_reader && reader < 0)
 		return fail(errno, "open exec fifo");
 	cr.cgpath = cgpath;
 	cr.cg_made = true;
@@ -423,6 +427,8 @@ int container_create(const struct create_opts *o, pid_t *init_pid)
 			return r;
 	}
 	*init_pid = st.pid;
+	if (fifo_reader)
+		*fifo_reader = move_fd(&reader);
 	memset(&cr, 0, sizeof cr);
 	return 0;
 }
@@ -446,17 +452,18 @@ static int load_spec_of(const char *root, const char *id, struct spec *s, char *
 	return r < 0 ? r : spec_load(s, *text, len);
 }
 
-int container_start(const char *root, const char *id)
+int container_start(const char *root, const char *id, int fifo_reader)
 {
 	struct cstate st cleanup_state = {0};
 	const char *status;
 	int r = load_live(root, id, &st, &status);
 	if (r < 0)
 		return r;
-	if (strcmp(status, "created"))
+	/* With the reader from `run`, the init may already have run to completion. */
+	if (fifo_reader < 0 && strcmp(status, "created"))
 		return fail(0, "cannot start a container that is %s", status);
 	cleanup_free char *fifo = xasprintf("%s/%s/exec.fifo", root, id);
-	cleanup_close int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	cleanup_close int fd = fifo_reader >= 0 ? fifo_reader : open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	cleanup_close int pfd = pidfd_open(st.pid);
 	if (fd < 0 || pfd < 0)
 		return fail(errno, "open exec fifo");
@@ -694,14 +701,14 @@ int container_ps(const char *root, const char *id, bool json, char **ps_args, in
 
 /* ---- run ---- */
 
-
 int container_run(const struct create_opts *o, bool detach, int *exit_code)
 {
 	pid_t pid;
-	int r = container_create(o, &pid);
+	int reader;
+	int r = container_create(o, &pid, &reader);
 	if (r < 0)
 		return r;
-	if ((r = container_start(o->root, o->id)) < 0) {
+	if ((r = container_start(o->root, o->id, reader)) < 0) {
 		container_delete(o->root, o->id, true);
 		return r;
 	}

@@ -16,8 +16,10 @@ struct exec_opts {
 	bool tty, detach, nnp;
 };
 
-int container_create(const struct create_opts *o, pid_t *init_pid);
-int container_start(const char *root, const char *id);
+/* fifo_reader, when given, receives the exec fifo's reading end, opened before the init waits on it. */
+int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_reader);
+/* fifo_reader is -1, or the fd from container_create (taken over). */
+int container_start(const char *root, const char *id, int fifo_reader);
 int container_run(const struct create_opts *o, bool detach, int *exit_code);
 int container_exec(const struct exec_opts *o, int *exit_code);
 int container_kill(const char *root, const char *id, int sig, bool all);

@@ -127,7 +127,7 @@ static int cmd_create_run(bool run, struct global *g, int argc, char **argv, int
 	if (run)
 		return container_run(&o, detach, code);
 	pid_t pid;
-	return container_create(&o, &pid);
+	return container_create(&o, &pid, NULL);
 }
 
 static int cmd_exec(struct global *g, int argc, char **argv, int *code)
@@ -177,7 +177,7 @@ static int run_cmd(const char *cmd, struct global *g, int argc, char **argv, int
 		if ((r = parse_opts(argc, argv, none, &pos)) < 0 || (r = need_id(argc, argv, pos, 0)) < 0)
 			return r;
 		if (!strcmp(cmd, "start"))
-			return container_start(g->root, argv[pos]);
+			return container_start(g->root, argv[pos], -1);
 		if (!strcmp(cmd, "state"))
 			return container_state(g->root, argv[pos]);
 		return container_pause(g->root, argv[pos], cmd[0] == 'p');
