@@ -136,7 +136,12 @@ export class ContentService {
     validateKey('ingest ref', ref);
     if (expected) {
       validateDigest(expected);
-      if (this.has(namespace, expected)) throw alreadyExists(`content ${expected}`);
+      if (this.has(namespace, expected)) {
+        // As containerd does: the caller's lease takes the blob it is told to skip, so a collection
+        // before the caller references it (Images.Create) cannot take it away.
+        if (lease) this.meta.transaction((tx) => addLeaseResource(tx, namespace, lease, { type: 'content', id: expected }));
+        throw alreadyExists(`content ${expected}`);
+      }
     }
     // As containerd's Writer does: an unknown lease fails now, not after the whole blob is written.
     if (lease && !this.meta.db.prepare('SELECT 1 FROM leases WHERE namespace = ? AND id = ?').get(namespace, lease)) {

@@ -280,6 +280,15 @@ describe('ContentService and leases', () => {
     expect(t.services.leases.listResources(NS, 'pull-1')).toEqual([{ id: digest, type: 'content' }]);
   });
 
+  it('leases existing content when refusing its writer with ALREADY_EXISTS, so GC keeps it for the pull', async () => {
+    const digest = await writeBlob(t.services, NS, 'already here, referenced by nothing');
+    t.services.leases.create(NS, 'pull-2');
+    await expectBerthError(() => t.services.content.writer(NS, 'again', 0, digest, 'pull-2'), 'ALREADY_EXISTS');
+    expect(t.services.leases.listResources(NS, 'pull-2')).toEqual([{ id: digest, type: 'content' }]);
+    await t.services.gc.collect();
+    expect(t.services.content.has(NS, digest)).toBe(true);
+  });
+
   it('refuses a writer under an unknown lease with NOT_FOUND before any byte is taken', async () => {
     await expectBerthError(() => t.services.content.writer(NS, 'r', 0, '', 'no-such-lease'), 'NOT_FOUND', /lease no-such-lease/);
     expect(ingestDirs()).toEqual([]);
