@@ -50,7 +50,7 @@ static int hierarchies(struct hier **out)
 		h[0].v2 = true;
 		return hier_count = 1;
 	}
-	DIR *d = opendir(CG_ROOT);
+	DIR *d cleanup_dir = opendir(CG_ROOT);
 	if (!d)
 		return fail(errno, "open " CG_ROOT);
 	int n = 0;
@@ -64,7 +64,6 @@ static int hierarchies(struct hier **out)
 		h[n].v2 = sf.f_type == CGROUP2_SUPER_MAGIC;
 		n++;
 	}
-	closedir(d);
 	return hier_count = n;
 }
 

@@ -54,13 +54,12 @@ static void now_rfc3339(char *out, size_t len)
 
 static void remove_state_dir(const char *dir)
 {
-	DIR *d = opendir(dir);
+	DIR *d cleanup_dir = opendir(dir);
 	if (!d)
 		return;
 	for (struct dirent *e; (e = readdir(d));)
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
 	rmdir(dir);
 }
 
@@ -111,26 +110,30 @@ struct init_ctx {
 	void *seccomp;
 };
 
+static void close_ns_fds(int (*fds)[NS_COUNT])
+{
+	for (int k = 0; k < NS_COUNT; k++)
+		if ((*fds)[k] >= 0)
+			close((*fds)[k]);
+}
+
 /* Joins namespaces given by path, then creates the others in the order the kernel needs: the
  * user namespace first so that it owns the rest. A new or joined pid namespace only applies to
  * children, so the init is forked (as a sibling, CLONE_PARENT) and this process exits. */
 static int join_namespaces(struct init_ctx *c)
 {
 	const struct spec *s = c->s;
-	int fds[NS_COUNT], r = 0;
-	for (int k = 0; k < NS_COUNT; k++) {
-		fds[k] = -1;
-		if (s->ns_path[k] && (fds[k] = open(s->ns_path[k], O_RDONLY | O_CLOEXEC)) < 0)
-			r = fail(errno, "open %s namespace `%s`", ns_desc[k].spec, s->ns_path[k]);
-	}
-	for (int k = 0; k < NS_COUNT && r == 0; k++)
-		if (fds[k] >= 0 && setns(fds[k], ns_desc[k].flag) < 0)
-			r = fail(errno, "join %s namespace `%s`", ns_desc[k].spec, s->ns_path[k]);
+	int r;
+	/* All paths are opened before the first setns: afterwards they would resolve elsewhere. */
+	int fds[NS_COUNT] __attribute__((cleanup(close_ns_fds)));
 	for (int k = 0; k < NS_COUNT; k++)
-		if (fds[k] >= 0)
-			close(fds[k]);
-	if (r < 0)
-		return r;
+		fds[k] = -1;
+	for (int k = 0; k < NS_COUNT; k++)
+		if (s->ns_path[k] && (fds[k] = open(s->ns_path[k], O_RDONLY | O_CLOEXEC)) < 0)
+			return fail(errno, "open %s namespace `%s`", ns_desc[k].spec, s->ns_path[k]);
+	for (int k = 0; k < NS_COUNT; k++)
+		if (fds[k] >= 0 && setns(fds[k], ns_desc[k].flag) < 0)
+			return fail(errno, "join %s namespace `%s`", ns_desc[k].spec, s->ns_path[k]);
 	if (s->ns_on[NS_USER] && !s->ns_path[NS_USER]) {
 		if (unshare(CLONE_NEWUSER) < 0)
 			return fail(errno, "create user namespace");
@@ -602,7 +605,7 @@ int container_state(const char *root, const char *id)
 
 int container_list(const char *root, bool json, bool quiet)
 {
-	DIR *d = opendir(root);
+	DIR *d cleanup_dir = opendir(root);
 	if (!d && errno != ENOENT)
 		return fail(errno, "open `%s`", root);
 	cleanup_buf struct buf b = {0};
@@ -629,8 +632,6 @@ int container_list(const char *root, bool json, bool quiet)
 		}
 		first = false;
 	}
-	if (d)
-		closedir(d);
 	if (json)
 		buf_printf(&b, "]\n");
 	fputs(b.p ? b.p : "", stdout);
@@ -657,7 +658,7 @@ int container_ps(const char *root, const char *id, bool json, char **ps_args, in
 	}
 	/* Like runc: run ps(1) with the given options (default -ef) and keep the header and the
 	 * lines whose PID column is one of the container's. */
-	int pp[2];
+	int pp[2] cleanup_pair = {-1, -1};
 	if (pipe2(pp, O_CLOEXEC) < 0)
 		return fail(errno, "pipe");
 	pid_t pid = fork();
@@ -673,8 +674,8 @@ int container_ps(const char *root, const char *id, bool json, char **ps_args, in
 		execvp("ps", argv);
 		_exit(127);
 	}
-	close(pp[1]);
-	FILE *f cleanup_file = fdopen(pp[0], "r");
+	close(move_fd(&pp[1]));
+	FILE *f cleanup_file = fdopen(move_fd(&pp[0]), "r");
 	char line[4096];
 	int pidcol = -1;
 	while (f && fgets(line, sizeof line, f)) {

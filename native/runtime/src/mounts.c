@@ -171,9 +171,10 @@ static int mount_cgroup(int rootfd, const struct rootfs_ctx *c, const struct mou
 	cleanup_close int hd = open(base, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (hd < 0)
 		return fail(errno, "open %s", base);
-	DIR *d = fdopendir(move_fd(&hd));
+	DIR *d cleanup_dir = fdopendir(hd);
 	if (!d)
 		return fail(errno, "read %s", base);
+	hd = -1;
 	r = 0;
 	for (struct dirent *e; r == 0 && (e = readdir(d));) {
 		if (e->d_type != DT_DIR || e->d_name[0] == '.')
@@ -187,7 +188,6 @@ static int mount_cgroup(int rootfd, const struct rootfs_ctx *c, const struct mou
 		if ((r = open_in_root(rootfd, dest, O_PATH, S_IFDIR, &sub)) == 0)
 			r = bind_mount(rootfd, &bm, dest, &sub);
 	}
-	closedir(d);
 	if (r < 0)
 		return r;
 	return set_mount_attrs(*dfd, m->flags & MS_RDONLY, 0, false);

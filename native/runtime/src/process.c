@@ -251,15 +251,12 @@ static int wait_hook(pid_t pid, int64_t timeout, const char *path, const char *k
 int run_hooks(const struct hook *h, size_t n, const char *kind, const char *state_json)
 {
 	for (size_t i = 0; i < n; i++) {
-		int pp[2];
+		int pp[2] cleanup_pair = {-1, -1};
 		if (pipe2(pp, O_CLOEXEC) < 0)
 			return fail(errno, "pipe for hook");
 		pid_t pid = fork();
-		if (pid < 0) {
-			close(pp[0]);
-			close(pp[1]);
+		if (pid < 0)
 			return fail(errno, "fork hook");
-		}
 		if (pid == 0) {
 			dup2(pp[0], 0);
 			const char *argv0[] = {h[i].path, NULL};
@@ -269,10 +266,11 @@ int run_hooks(const struct hook *h, size_t n, const char *kind, const char *stat
 			fprintf(stderr, "berth-runtime: exec %s hook `%s`: %s\n", kind, h[i].path, strerror(errno));
 			_exit(127);
 		}
-		close(pp[0]);
+		close(move_fd(&pp[0]));
+		/* A hook that does not read its stdin must not kill us with SIGPIPE. */
 		signal(SIGPIPE, SIG_IGN);
 		(void)write_all(pp[1], state_json, strlen(state_json));
-		close(pp[1]);
+		close(move_fd(&pp[1]));
 		int r = wait_hook(pid, h[i].timeout, h[i].path, kind);
 		if (r < 0)
 			return r;

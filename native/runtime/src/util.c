@@ -38,6 +38,13 @@ int fail_ctx(int ret, const char *fmt, ...)
 void free_ptr(void *p) { free(*(void **)p); }
 void close_ptr(const int *fd) { if (*fd >= 0) close(*fd); }
 void fclose_ptr(FILE **f) { if (*f) fclose(*f); }
+void closedir_ptr(DIR **d) { if (*d) closedir(*d); }
+void close_pair(int (*fds)[2])
+{
+	for (int i = 0; i < 2; i++)
+		if ((*fds)[i] >= 0)
+			close((*fds)[i]);
+}
 
 int read_file_at(int dirfd, const char *path, char **out, size_t *len)
 {

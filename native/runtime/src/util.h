@@ -19,12 +19,17 @@ extern char g_err[1024];
 int fail(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fail_ctx(int ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+#include <dirent.h>
 void free_ptr(void *p);
 void close_ptr(const int *fd);
+void close_pair(int (*fds)[2]);
 void fclose_ptr(FILE **f);
+void closedir_ptr(DIR **d);
 #define cleanup_free __attribute__((cleanup(free_ptr)))
 #define cleanup_close __attribute__((cleanup(close_ptr)))
+#define cleanup_pair __attribute__((cleanup(close_pair)))
 #define cleanup_file __attribute__((cleanup(fclose_ptr)))
+#define cleanup_dir __attribute__((cleanup(closedir_ptr)))
 
 static inline int move_fd(int *fd) { int r = *fd; *fd = -1; return r; }
 static inline void *move_ptr(void *pp) { void **p = pp; void *r = *p; *p = NULL; return r; }
