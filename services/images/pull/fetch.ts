@@ -1,11 +1,12 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError, isBerthError } from '../../errors.js';
 import type { ContentService, ContentWriter } from '../../content/service.js';
 import type { LeaseService } from '../../leases/service.js';
 import { downloadBlob } from '../../registry/blob.js';
-import type { Descriptor } from '../../registry/manifest.js';
+import { sha256, type Descriptor } from '../../registry/manifest.js';
 import type { PullContext } from './context.js';
 import { GrowingFile } from './follow.js';
 import type { Inflight } from './inflight.js';
@@ -48,26 +49,34 @@ export class ContentFetcher {
 
   /** Stores a verified manifest, index or config (or adds our labels if the namespace has it). */
   async storeSmall(ctx: PullContext, kind: string, desc: Descriptor, bytes: Buffer, labels: Record<string, string>): Promise<void> {
-    const all = { ...labels, ...sourceLabel(ctx.ref) };
-    const writer = await this.openWriter(ctx, ingestRef(kind, desc.digest), desc);
+    const writer = this.adoptShared(ctx, desc, labels) ? undefined : await this.openWriter(ctx, ingestRef(kind, desc.digest), desc);
     if (!writer) {
-      this.content.update(ctx.namespace, desc.digest, all, Object.keys(all).map((k) => `labels.${k}`));
+      this.addLabels(ctx, desc.digest, labels);
       return;
     }
     try {
       await writer.ingest.write(0, bytes);
-      await writer.commit(desc.size, desc.digest, all);
+      await commitOrShared(writer, desc, { ...labels, ...sourceLabel(ctx.ref) });
     } finally {
       await writer.release();
     }
   }
 
+  /**
+   * A manifest or config: from the blob store when any namespace has it (a re-pull or a shared
+   * base fetches nothing), else from the registry. Verified either way.
+   */
+  async readSmall(ctx: PullContext, desc: Descriptor): Promise<Buffer> {
+    const local = await readFile(this.content.blobs.blobPath(desc.digest)).catch(() => undefined);
+    if (local !== undefined && local.length === desc.size && sha256(local) === desc.digest) return local;
+    return ctx.client.fetchSmall(desc);
+  }
+
   fetchLayer(ctx: PullContext, desc: Descriptor, follow: boolean): LayerFetch {
     const { namespace } = ctx;
-    // Before anything else: whichever pull commits the blob, ours keeps it alive until we finish.
-    this.leases.addResource(namespace, ctx.lease, { type: 'content', id: desc.digest });
     const fromBlob = (): AsyncIterable<Buffer> => createReadStream(this.content.blobPath(namespace, desc.digest), { highWaterMark: 1 << 20 });
-    if (this.content.has(namespace, desc.digest)) {
+    if (this.adoptShared(ctx, desc)) {
+      this.addLabels(ctx, desc.digest, {});
       ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: desc.size, total: desc.size, status: 'exists' });
       return { done: Promise.resolve(), source: () => Promise.resolve(fromBlob()), close: () => Promise.resolve() };
     }
@@ -79,7 +88,11 @@ export class ContentFetcher {
     if (shared || !follow) file.resolve(undefined);
     // A failed download resolves `file` too: the follower is then never handed out.
     done.then(
-      () => ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: desc.size, total: desc.size, status: 'downloaded' }),
+      () => {
+        // Another pull (maybe from another repository) committed it: add our source repository.
+        if (shared) this.addLabels(ctx, desc.digest, {});
+        ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: desc.size, total: desc.size, status: 'downloaded' });
+      },
       () => file.resolve(undefined),
     );
     let followed = false;
@@ -152,7 +165,51 @@ export class ContentFetcher {
         `blob ${desc.digest} from ${ctx.ref.domain}/${ctx.ref.path}: the registry sent ${desc.size} bytes that hash to ${got}; refusing them, nothing was stored`,
       );
     }
-    await writer.commit(desc.size, desc.digest, sourceLabel(ctx.ref));
+    await commitOrShared(writer, desc, sourceLabel(ctx.ref));
+  }
+
+  /**
+   * True when the namespace has the blob (now). Content another namespace already holds is shared, as with containerd's default "shared"
+   * content policy: the verified blob on disk gets a row in this namespace, nothing is fetched.
+   * beginCommit keeps GC from sweeping the blob between the check and the row.
+   */
+  private adoptShared(ctx: PullContext, desc: Descriptor, labels: Record<string, string> = {}): boolean {
+    // Before anything else: whichever pull commits the blob, ours keeps it alive until we finish.
+    this.leases.addResource(ctx.namespace, ctx.lease, { type: 'content', id: desc.digest });
+    if (this.content.has(ctx.namespace, desc.digest)) return true;
+    // A writer between its rename and its row: let it finish; our writer will then skip.
+    if (this.content.blobs.isCommitting(desc.digest)) return false;
+    const done = this.content.blobs.beginCommit(desc.digest);
+    try {
+      let size: number;
+      try {
+        size = statSync(this.content.blobs.blobPath(desc.digest)).size;
+      } catch {
+        return false;
+      }
+      if (size !== desc.size) return false;
+      try {
+        this.content.record(ctx.namespace, desc.digest, size, { ...labels, ...sourceLabel(ctx.ref) }, ctx.lease);
+      } catch (err) {
+        if (!isBerthError(err, 'ALREADY_EXISTS')) throw err;
+      }
+      return true;
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * Merges our labels into content the namespace has; the distribution source label lists every
+   * repository the blob came from, sorted and comma-separated, as containerd keeps it.
+   */
+  private addLabels(ctx: PullContext, digest: string, labels: Record<string, string>): void {
+    const [[key, repo] = ['', '']] = Object.entries(sourceLabel(ctx.ref));
+    const current = this.content.info(ctx.namespace, digest).labels[key];
+    const repos = new Set((current ?? '').split(',').filter(Boolean));
+    repos.add(repo);
+    const all = { ...labels, [key]: [...repos].sort().join(',') };
+    this.content.update(ctx.namespace, digest, all, Object.keys(all).map((k) => `labels.${k}`));
   }
 
   /**
@@ -170,5 +227,14 @@ export class ContentFetcher {
         await sleep(LOCKED_BACKOFF_MS);
       }
     }
+  }
+}
+
+/** A row another writer (a concurrent ctr) made between our rename and ours is the same blob. */
+async function commitOrShared(writer: ContentWriter, desc: Descriptor, labels: Record<string, string>): Promise<void> {
+  try {
+    await writer.commit(desc.size, desc.digest, labels);
+  } catch (err) {
+    if (!isBerthError(err, 'ALREADY_EXISTS')) throw err;
   }
 }

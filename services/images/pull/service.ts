@@ -148,9 +148,9 @@ export class PullService {
 
   /** Fetches (or takes) a manifest and its config, and stores both. */
   private async plan(ctx: PullContext, desc: Descriptor, known: Buffer | undefined, unpack: boolean): Promise<ManifestPlan> {
-    const bytes = known ?? (await ctx.client.fetchSmall(desc));
+    const bytes = known ?? (await this.fetcher.readSmall(ctx, desc));
     const manifest = parseManifest(`manifest ${desc.digest}`, bytes, desc.mediaType);
-    const configBytes = await ctx.client.fetchSmall(manifest.config);
+    const configBytes = await this.fetcher.readSmall(ctx, manifest.config);
     const config = parseConfig(`config ${manifest.config.digest}`, configBytes);
     if (config.diffIds.length !== manifest.layers.length) {
       throw new BerthError('FAILED_PRECONDITION', `manifest ${desc.digest} has ${manifest.layers.length} layers but its config lists ${config.diffIds.length} diff ids`);

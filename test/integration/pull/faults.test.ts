@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixtureManifest, registryFixtures } from '../../helpers/registry.js';
 import { scratchDir } from '../../helpers/scratch.js';
 import { expectStoredLikeCtr, openPullRoot, type PullRoot } from './harness.js';
@@ -14,15 +14,16 @@ function bigLayer(): { digest: string; size: number } {
 }
 
 describe('PullService against failure-injecting proxies', () => {
+  // A fresh root per test: blobs another namespace holds would be shared, not fetched.
   let r: PullRoot;
   const proxies: Proxy[] = [];
-  beforeAll(async () => {
+  beforeEach(async () => {
     r = await openPullRoot({ client: { attempts: 4, backoffMs: 20, stallMs: 500 } });
   });
   afterEach(async () => {
     await Promise.all(proxies.splice(0).map((p) => p.close()));
+    await r.dispose();
   });
-  afterAll(async () => r.dispose());
 
   const proxy = async (fault: (req: SeenRequest, nth: number) => Fault | undefined, ip = '127.0.0.1'): Promise<Proxy> => {
     const p = await startProxy({ ip, upstream: registryFixtures().host, fault });
