@@ -47,10 +47,10 @@ export interface Services {
   gc: GarbageCollector;
 }
 
-/** Root-only, even when the directory already existed with looser bits. */
-async function privateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+/** Root-only (or traverse-only), even when the directory already existed with looser bits. */
+async function privateDir(dir: string, mode = 0o700): Promise<void> {
+  await mkdir(dir, { recursive: true, mode });
+  await chmod(dir, mode);
 }
 
 export async function openServices(root: string, log: Logger): Promise<Services> {
@@ -98,7 +98,9 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
-  await privateDir(config.state);
+  // Traverse-only for others, as containerd's state dir: a container whose root maps to an
+  // unprivileged host uid must be able to reach its bundle's rootfs; nothing can be listed.
+  await privateDir(config.state, 0o711);
   const services = await openServices(config.root, log);
   // A crash may have left snapshot directories without rows and blobs without records.
   await services.snapshots.cleanup();

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
@@ -34,6 +34,9 @@ export class OverlayLayout {
     this.staging.add(name);
     const staging = join(this.root, name);
     mkdirSync(join(staging, 'fs'), { recursive: true, mode: 0o755 });
+    // The fs dir becomes the container's "/" (an overlay takes its root's mode from the upper
+    // dir): 0755 whatever berthd's umask, or a user-namespaced root could not even list it.
+    chmodSync(join(staging, 'fs'), 0o755);
     mkdirSync(join(staging, 'work'), { mode: 0o700 });
     return staging;
   }

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountAll, unmountAll } from '../mount/mount.js';
 import type { MountSpec } from '../snapshots/types.js';
@@ -34,8 +34,14 @@ export class Bundle {
   /** Writes config.json and mounts the rootfs; on failure nothing is left behind. */
   static async create(state: string, namespace: string, id: string, spec: Buffer, rootfs: MountSpec[]): Promise<Bundle> {
     const bundle = Bundle.open(state, namespace, id);
-    await mkdir(join(state, 'tasks', namespace), { recursive: true, mode: 0o700 });
-    await mkdir(bundle.path, { mode: 0o700 });
+    // 0711 down to the bundle: see the state dir in daemon.ts (user-namespaced containers).
+    // chmod after mkdir: berthd's umask (077) would strip the traverse bits.
+    for (const dir of [join(state, 'tasks'), join(state, 'tasks', namespace)]) {
+      await mkdir(dir, { recursive: true, mode: 0o711 });
+      await chmod(dir, 0o711);
+    }
+    await mkdir(bundle.path, { mode: 0o711 });
+    await chmod(bundle.path, 0o711);
     try {
       await writeFile(join(bundle.path, 'config.json'), spec, { mode: 0o600 });
       await mkdir(bundle.rootfs, { mode: 0o755 });

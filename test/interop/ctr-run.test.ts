@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { removeNamespaceCgroups } from '../helpers/cgroups.js';
 import { useBerthd } from '../helpers/berthd.js';
 import { ctr, uniqueName } from '../helpers/ctr.js';
 import { fixtureImage } from '../helpers/registry.js';
+import { run } from '../helpers/exec.js';
 
 /** The shims berthd can drive: ours, and containerd's own runc shim through the same contract. */
 const SHIMS = [['containerd-shim-runc-v2', '/usr/bin/containerd-shim-runc-v2']] as const;
@@ -111,5 +113,68 @@ describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
       expect((await c(['task', 'delete', id])).code).toBe(0);
     }
     expect((await c(['containers', 'rm', id])).code).toBe(0);
+  });
+
+  it('applies --seccomp and --uidmap/--gidmap', async () => {
+    const seccomp = await c(['run', '--rm', '--seccomp', image(), uniqueName('seccomp'), 'grep', 'Seccomp:', '/proc/self/status']);
+    expect(seccomp.stdout).toMatch(/Seccomp:\s+2/);
+    const userns = await c([
+      'run', '--rm', '--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536',
+      image(), uniqueName('userns'), 'cat', '/proc/self/uid_map',
+    ]);
+    expect(userns.stdout.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+  });
+
+  it('runs with a terminal under a pty', async () => {
+    const id = uniqueName('tty');
+    // script(1) gives ctr a pty of its own, as an interactive user would have.
+    const r = await run('script', ['-qec', `/usr/bin/ctr --address ${daemon().address} -n ${ns} run --rm -t ${image()} ${id} sh -c 'tty; echo tty-ok'`, '/dev/null'], {
+      timeoutMs: 60_000,
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
+    expect(r.stdout).toContain('tty-ok');
+  });
+
+  it('shows task events on ctr events', async () => {
+    const events = spawn('/usr/bin/ctr', ['--address', daemon().address, 'events'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    events.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<void>((resolve) => events.once('exit', () => resolve()));
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!out.includes('/namespaces/create') && Date.now() < deadline) {
+        await ctr(daemon().address, ['namespaces', 'create', uniqueName('probe')]);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const id = uniqueName('events');
+      expect((await c(['run', '--rm', image(), id, 'true'])).code).toBe(0);
+      while (!out.includes('/tasks/delete') && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      events.kill('SIGTERM');
+      await exited;
+    }
+    for (const topic of ['/containers/create', '/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete', '/containers/delete']) {
+      expect(out).toContain(topic);
+    }
+  });
+
+  it('reports the tasks of a shim killed with SIGKILL as stopped and keeps serving', async () => {
+    const id = uniqueName('orphan');
+    expect((await c(['run', '-d', image(), id, 'sleep', '300'])).code).toBe(0);
+    const address = (await readFile(join(daemon().state, 'tasks', ns, id, 'shim.address'), 'utf8')).replace('unix://', '');
+    const shimPid = Number(
+      (await run('sh', ['-c', `ss -xlpn | grep -F '${address}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2`])).stdout.trim(),
+    );
+    expect(shimPid).toBeGreaterThan(1);
+    process.kill(shimPid, 'SIGKILL');
+    const deadline = Date.now() + 20_000;
+    while (!(await c(['task', 'ls'])).stdout.match(new RegExp(`${id}\\s+\\d+\\s+STOPPED`))) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await c(['task', 'delete', id])).code).toBe(0);
+    expect((await c(['containers', 'rm', id])).code).toBe(0);
+    expect((await c(['version'])).code).toBe(0);
   });
 });

@@ -24,7 +24,7 @@ describe('berthd process', () => {
     await destroyTree(dir);
   });
 
-  it('creates a 0660 socket and 0700 state and root dirs, replacing a stale socket file', async () => {
+  it('creates a 0660 socket, a 0700 root and a traverse-only state dir, replacing a stale socket file', async () => {
     const base = await scratchDir('perm-');
     const address = join(base, 'state', 'berth.sock');
     await run('mkdir', ['-p', join(base, 'state')]);
@@ -40,7 +40,7 @@ describe('berthd process', () => {
       }
       expect((await stat(address)).mode & 0o777).toBe(0o660);
       expect((await stat(join(base, 'root'))).mode & 0o777).toBe(0o700);
-      expect((await stat(join(base, 'state'))).mode & 0o777).toBe(0o700);
+      expect((await stat(join(base, 'state'))).mode & 0o777).toBe(0o711);
     } finally {
       proc.kill('SIGTERM');
       await once(proc, 'exit');
