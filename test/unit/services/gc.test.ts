@@ -184,6 +184,24 @@ describe('GarbageCollector snapshots', () => {
   });
 });
 
+describe('GarbageCollector containers', () => {
+  it('a container row keeps its snapshot (and its parents) and what its gc.ref labels reach', async () => {
+    commitLayer('image-top');
+    t.services.snapshots.prepare(NS, 'ctr-1', 'image-top', {});
+    commitLayer('unused');
+    const spec = await writeBlob(t.services, NS, 'referenced by a container label');
+    t.services.meta.db
+      .prepare(
+        "INSERT INTO containers (namespace, id, labels, snapshotter, snapshot_key, created_at, updated_at) VALUES (?, 'ctr-1', ?, 'overlayfs', 'ctr-1', 1, 1)",
+      )
+      .run(NS, JSON.stringify({ 'containerd.io/gc.ref.content.spec': spec }));
+    const result = await t.services.gc.collect();
+    expect(result).toMatchObject({ snapshots: 1, content: 0 });
+    expect(snapshotNames()).toEqual(['image-top', 'ctr-1']);
+    expect(hasContent(spec)).toBe(true);
+  });
+});
+
 describe('GarbageCollector leases', () => {
   it('a lease keeps its content and snapshots until deleted; delete(ns, id, true) collects them', async () => {
     t.services.leases.create(NS, 'pull');
