@@ -342,12 +342,12 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 	struct stat sb;
 	if (stat(rootfs, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return fail(ENOTDIR, "rootfs `%s`", rootfs);
-	if (s.proc.terminal && !o->console_socket)
+	if (s.proc.terminal && !o->console_socket && o->console_fd < 0)
 		return fail(0, "process.terminal is set but no --console-socket was given");
 	void *seccomp cleanup_seccomp = NULL;
 	if (s.seccomp && (r = seccomp_build(s.seccomp, &seccomp)) < 0)
 		return r;
-	cleanup_close int console = -1;
+	cleanup_close int console = o->console_fd >= 0 ? dup(o->console_fd) : -1;
 	if (o->console_socket && (console = console_connect(o->console_socket)) < 0)
 		return console;
 
@@ -704,11 +704,21 @@ int container_ps(const char *root, const char *id, bool json, char **ps_args, in
 
 int container_run(const struct create_opts *o, bool detach, int *exit_code)
 {
+	/* In the foreground without --console-socket, a terminal is proxied to our own stdio. */
+	int sp[2] cleanup_pair = {-1, -1};
+	struct create_opts co = *o;
+	if (!detach && !o->console_socket) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+			return fail(errno, "socketpair");
+		co.console_fd = sp[1];
+	}
 	pid_t pid;
 	int reader;
-	int r = container_create(o, &pid, &reader);
+	int r = container_create(&co, &pid, &reader);
 	if (r < 0)
 		return r;
+	/* The init sent the master (if it has a terminal) before it reported ready. */
+	cleanup_close int master = sp[0] >= 0 ? console_recv(sp[0], false) : -1;
 	if ((r = container_start(o->root, o->id, reader)) < 0) {
 		container_delete(o->root, o->id, true);
 		return r;
@@ -718,6 +728,8 @@ int container_run(const struct create_opts *o, bool detach, int *exit_code)
 		return 0;
 	}
 	forward_signals(pid);
+	if (master >= 0 && (r = console_proxy(master)) < 0)
+		log_error(g_err);
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)

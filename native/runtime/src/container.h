@@ -5,6 +5,7 @@
 struct create_opts {
 	const char *root, *id, *bundle, *pid_file, *console_socket;
 	int preserve_fds;
+	int console_fd; /* instead of console_socket: a connected socket (run's own proxy); else -1 */
 	bool no_new_keyring;
 };
 

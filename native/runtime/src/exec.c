@@ -148,14 +148,22 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 	struct process p;
 	if ((r = build_process(o, &s, &pdoc, &p)) < 0)
 		return r;
-	if (p.terminal && !o->console_socket)
-		return fail(0, "--tty needs --console-socket");
+	if (p.terminal && !o->console_socket && o->detach)
+		return fail(0, "a detached process with a terminal needs --console-socket");
 	void *seccomp cleanup_seccomp = NULL;
 	if (s.seccomp && (r = seccomp_build(s.seccomp, &seccomp)) < 0)
 		return r;
-	cleanup_close int console = -1;
+	/* In the foreground without --console-socket, the terminal is proxied to our own stdio. */
+	cleanup_close int console = -1, proxy = -1;
 	if (o->console_socket && (console = console_connect(o->console_socket)) < 0)
 		return console;
+	if (p.terminal && console < 0) {
+		int cp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) < 0)
+			return fail(errno, "socketpair");
+		proxy = cp[0];
+		console = cp[1];
+	}
 	cleanup_close int pidfd = syscall(SYS_pidfd_open, st.pid, 0);
 	if (pidfd < 0)
 		return fail(errno, "open the container's init");
@@ -184,6 +192,7 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 	if (pid == 0) {
 		close(sock);
 		close(cgfd);
+		close(proxy);
 		struct exec_child c = {child_sock, pidfd, flags, console, o->preserve_fds, &p, seccomp};
 		exec_child_run(&c);
 		sync_send(c.sock, SYNC_ERROR, 0, g_err);
@@ -207,6 +216,11 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		return 0;
 	}
 	forward_signals(pid);
+	if (proxy >= 0) {
+		cleanup_close int master = console_recv(proxy, true);
+		if (master < 0 || console_proxy(master) < 0)
+			log_error(g_err);
+	}
 	int ws;
 	while (waitpid(pid, &ws, 0) < 0)
 		if (errno != EINTR)

@@ -106,7 +106,7 @@ static int need_id(int argc, char **argv, int pos, int extra_ok)
 
 static int cmd_create_run(bool run, struct global *g, int argc, char **argv, int *code)
 {
-	struct create_opts o = {.root = g->root};
+	struct create_opts o = {.root = g->root, .console_fd = -1};
 	bool detach = false, no_pivot = false;
 	const struct opt opts[] = {{"bundle", 'b', O_STR, &o.bundle, 0},
 				   {"pid-file", 0, O_STR, &o.pid_file, 0},

@@ -1,6 +1,5 @@
 #include "process.h"
 
-#include "mounts.h"
 #include "seccomp.h"
 
 #include <fcntl.h>
@@ -10,88 +9,11 @@
 #include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
-
-int console_connect(const char *path)
-{
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof addr.sun_path)
-		return fail(ENAMETOOLONG, "console socket `%s`", path);
-	strcpy(addr.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return fail(errno, "console socket");
-	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-		int e = errno;
-		close(fd);
-		return fail(e, "connect to console socket `%s`", path);
-	}
-	return fd;
-}
-
-static int send_fd(int sock, int fd, const char *name)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-	struct iovec iov = {(void *)name, strlen(name)};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return fail(errno, "send the pty master over the console socket");
-	return 0;
-}
-
-/* The pty comes from the container's own devpts, so its slave is valid inside the container. */
-int console_setup(int sock, const struct process *p, bool bind_dev_console)
-{
-	cleanup_close int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (master < 0)
-		return fail(errno, "open /dev/ptmx");
-	int unlock = 0;
-	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
-		return fail(errno, "unlock pty");
-	cleanup_close int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (slave < 0)
-		return fail(errno, "open pty slave");
-	if (p->has_size) {
-		struct winsize ws = {.ws_row = p->cons_h, .ws_col = p->cons_w};
-		if (ioctl(master, TIOCSWINSZ, &ws) < 0)
-			return fail(errno, "set console size");
-	}
-	if (bind_dev_console) {
-		cleanup_close int root = open("/", O_PATH | O_CLOEXEC), dc = -1;
-		char src[64], dst[64];
-		int r = open_in_root(root, "/dev/console", O_PATH | O_NOFOLLOW, S_IFREG, &dc);
-		if (r < 0)
-			return r;
-		snprintf(src, sizeof src, "/proc/self/fd/%d", slave);
-		snprintf(dst, sizeof dst, "/proc/self/fd/%d", dc);
-		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
-			return fail(errno, "bind the pty to /dev/console");
-	}
-	int r = send_fd(sock, master, "/dev/ptmx");
-	if (r < 0)
-		return r;
-	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
-		return fail(errno, "make the pty the controlling terminal");
-	for (int i = 0; i < 3; i++)
-		if (dup2(slave, i) < 0)
-			return fail(errno, "dup the pty");
-	return 0;
-}
 
 static int capset_all(const uint64_t caps[CAPSET_COUNT])
 {

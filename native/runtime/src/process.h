@@ -6,6 +6,8 @@
 
 int console_connect(const char *path);
 int console_setup(int sock, const struct process *p, bool bind_dev_console);
+int console_recv(int sock, bool wait);
+int console_proxy(int master);
 int process_finalize(const struct process *p, void *seccomp);
 int process_find_exec(const struct process *p, char **out);
 /* Everything above 2 and the preserved fds is closed on exec; this also covers the fds the

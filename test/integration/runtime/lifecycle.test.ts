@@ -280,6 +280,24 @@ describe('hooks', () => {
   });
 });
 
+describe('terminal proxy', () => {
+  it('run and exec in the foreground proxy a terminal without a console socket', () => {
+    const r = h.run(['/bin/sh', '-c', 'tty; stty size'], (c) => {
+      c.process.terminal = true;
+      c.process.consoleSize = { height: 24, width: 80 };
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split(/\r?\n/)).toEqual(['/dev/pts/0', '24 80', '']);
+    const id = h.id();
+    expect(h.rt(['run', '-d', '--bundle', h.bundle(id, (c) => (c.process.args = ['/bin/sleep', '100'])), id]).code).toBe(0);
+    const e = h.rt(['exec', '-t', id, '/bin/sh', '-c', 'tty; exit 5']);
+    expect(e.code).toBe(5);
+    expect(e.stdout).toMatch(/^\/dev\/pts\/\d+\r?\n$/);
+    expect(h.rt(['exec', '-t', '-d', id, '/bin/true']).stderr).toMatch(/needs --console-socket/);
+    expect(h.rt(['delete', '-f', id]).code).toBe(0);
+  });
+});
+
 describe('console socket', () => {
   it('sends the pty master over the socket for run and exec --tty', async () => {
     const id = h.id();
