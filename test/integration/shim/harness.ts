@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, writeSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ export function runtimeOptionsAny(binary: string): { type_url: string; value: Bu
 export interface BundleOptions {
   args: string[];
   annotations?: Record<string, string>;
+  terminal?: boolean;
 }
 
 /** A busybox bundle: rootfs with /bin/busybox and its applet links, config.json from `runc spec`. */
@@ -28,7 +29,7 @@ export function makeBundle(dir: string, id: string, opts: BundleOptions): string
   const bin = join(bundle, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
   copyFileSync('/bin/busybox', join(bin, 'busybox'));
-  for (const applet of ['sh', 'echo', 'cat', 'sleep', 'true', 'ls', 'ps', 'wc', 'head']) symlinkSync('busybox', join(bin, applet));
+  for (const applet of ['sh', 'echo', 'cat', 'sleep', 'true', 'stty']) symlinkSync('busybox', join(bin, applet));
   for (const d of ['proc', 'dev', 'sys', 'tmp']) mkdirSync(join(bundle, 'rootfs', d), { recursive: true });
   execFileSync('runc', ['spec', '--bundle', bundle]);
   const specPath = join(bundle, 'config.json');
@@ -38,7 +39,7 @@ export function makeBundle(dir: string, id: string, opts: BundleOptions): string
     linux: { cgroupsPath?: string; namespaces: { type: string }[] };
     annotations?: Record<string, string>;
   };
-  spec.process.terminal = false;
+  spec.process.terminal = opts.terminal ?? false;
   spec.process.args = opts.args;
   spec.root.readonly = false;
   spec.linux.cgroupsPath = `/${CGROUP_PARENT}/${id}`;
@@ -113,6 +114,7 @@ const REQUEST_NAMES: Record<string, [string, string]> = {
   Kill: ['KillRequest', 'google.protobuf.Empty'],
   Exec: ['ExecProcessRequest', 'google.protobuf.Empty'],
   CloseIO: ['CloseIORequest', 'google.protobuf.Empty'],
+  ResizePty: ['ResizePtyRequest', 'google.protobuf.Empty'],
   Wait: ['WaitRequest', 'WaitResponse'],
   Connect: ['ConnectRequest', 'ConnectResponse'],
   Shutdown: ['ShutdownRequest', 'google.protobuf.Empty'],
@@ -212,6 +214,16 @@ export class Fifos {
     this.readers.push(socket);
     socket.on('data', (b: Buffer) => this.chunks[which].push(b));
     return new Promise((resolve) => socket.once('end', () => resolve()));
+  }
+
+  /** Writes to stdin the way a client does, once the shim has its read end open. */
+  writeStdin(text: string): void {
+    const fd = openSync(this.stdin, constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   output(which: 'stdout' | 'stderr'): string {

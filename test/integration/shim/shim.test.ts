@@ -1,5 +1,6 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killProcessesUnder, processesUnder, waitPidGone } from '../../helpers/cleanup.js';
 import { Code, type TtrpcError } from '../../../shim/ttrpc/index.js';
@@ -15,7 +16,8 @@ import {
 } from './harness.js';
 
 const SIGKILL = 9;
-const RUNTIMES = ['/usr/sbin/runc'];
+/** Debian's runc and ours share runc's CLI; BERTH_SHIM_TEST_RUNTIMES (comma-separated) narrows the list. */
+const RUNTIMES = (process.env.BERTH_SHIM_TEST_RUNTIMES ?? `/usr/sbin/runc,${fileURLToPath(new URL('../../../bin/berth-runtime', import.meta.url))}`).split(',');
 
 function processSpec(args: string[]): Buffer {
   return Buffer.from(
@@ -136,6 +138,23 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     const topics = sink.events.filter((e) => e.event.container_id === 'long' && !e.event.exec_id && e.event.id !== 'e1').map((e) => e.topic);
     await sink.waitFor((e) => e.topic === '/tasks/delete' && e.event.container_id === 'long');
     expect(topics.slice(0, 4)).toEqual(['/tasks/create', '/tasks/start', '/tasks/paused', '/tasks/resumed']);
+  });
+
+  it('gives a terminal task a pty: output, input and window size', async () => {
+    const bundle = makeBundle(dir, 'tty', { args: ['sh', '-c', 'read line; stty size; echo got:$line'], terminal: true });
+    const client = await connect(await startShim(env, bundle, 'tty'));
+    const fifos = new Fifos(join(dir, 'fifo', 'tty'), 'tty');
+    await client.call('Create', { id: 'tty', bundle, terminal: true, stdin: fifos.stdin, stdout: fifos.stdout });
+    const waited = client.call('Wait', { id: 'tty' });
+    await client.call('Start', { id: 'tty' });
+    // The shell blocks in `read` until input arrives, so the size is set before `stty` reads it.
+    await client.call('ResizePty', { id: 'tty', width: 40, height: 10 });
+    fifos.writeStdin('hello\n');
+    expect((await waited).exit_status ?? 0).toBe(0);
+    await fifos.stdoutEnded;
+    expect(fifos.output('stdout')).toContain('10 40');
+    expect(fifos.output('stdout')).toContain('got:hello');
+    await client.call('Delete', { id: 'tty' });
   });
 
   it('answers Stats and Checkpoint with UNIMPLEMENTED', async () => {
