@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
@@ -39,6 +39,15 @@ export class OverlayLayout {
     chmodSync(join(staging, 'fs'), 0o755);
     mkdirSync(join(staging, 'work'), { mode: 0o700 });
     return staging;
+  }
+
+  /**
+   * A new layer's root takes its owner from the parent's, as containerd's overlayfs does: an
+   * image remapped for a user namespace (ctr --uidmap) must stay writable by the container's root.
+   */
+  inheritOwner(staging: string, parentId: number): void {
+    const parent = lstatSync(this.fsDir(parentId));
+    lchownSync(join(staging, 'fs'), parent.uid, parent.gid);
   }
 
   place(staging: string, id: number): void {

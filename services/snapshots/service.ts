@@ -156,6 +156,7 @@ export class SnapshotService {
         if (parentRow && parentRow.kind !== 'committed') {
           throw invalidArgument(`parent snapshot ${parent} is ${parentRow.kind}; a parent must be committed`);
         }
+        if (parentRow) this.layout.inheritOwner(staging, parentRow.id);
         const now = Date.now();
         const res = tx.db
           .prepare(

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeNamespaceCgroups } from '../helpers/cgroups.js';
 import { useBerthd } from '../helpers/berthd.js';
@@ -27,6 +27,9 @@ describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
   const c = (args: string[], timeoutMs = 60_000): ReturnType<typeof ctr> => ctr(daemon().address, args, { namespace: ns, timeoutMs });
 
   beforeAll(async () => {
+    // Scratch dirs are 0700; a user-namespaced container's root must traverse down to its bundle,
+    // as it can through /run on a real host.
+    for (const dir of [dirname(daemon().dir), daemon().dir]) await chmod(dir, 0o711);
     expect((await c(['images', 'pull', '--plain-http', image()])).code).toBe(0);
   });
   afterAll(async () => {
@@ -122,7 +125,7 @@ describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
       'run', '--rm', '--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536',
       image(), uniqueName('userns'), 'cat', '/proc/self/uid_map',
     ]);
-    expect(userns.stdout.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+    expect(userns.stdout.trim().split(/\s+/), userns.stderr).toEqual(['0', '100000', '65536']);
   });
 
   it('runs with a terminal under a pty', async () => {
