@@ -66,7 +66,7 @@ export async function applyLayerSource(opts: ApplyLayerSourceOptions): Promise<A
   declaredCompression(opts.mediaType);
   const root = await realpath(opts.target);
   if (!(await stat(root)).isDirectory()) throw invalidArgument(`apply target ${opts.target} is not a directory`);
-  const { compression, stream } = await sniffCompression(opts.source);
+  const { compression, stream } = await untilAborted(sniffCompression(opts.source), opts);
   const digester = new Digester();
   const writer = new LayerWriter(root, opts.whiteouts, opts.parents ?? []);
   const extract = tar.extract();
@@ -81,10 +81,24 @@ export async function applyLayerSource(opts: ApplyLayerSourceOptions): Promise<A
     );
     writer.finish();
   } catch (err) {
-    if (opts.signal?.aborted === true) throw new BerthError('CANCELLED', `apply of ${opts.name} aborted`);
+    if (opts.signal?.aborted === true) throw cancelled(opts.name);
     throw err;
   } finally {
     writer.close();
   }
   return { digest: digester.digest(), size: digester.size };
 }
+
+// Before the pipeline takes over the signal: a source that stalls before its first bytes.
+function untilAborted<T>(work: Promise<T>, opts: ApplyLayerSourceOptions): Promise<T> {
+  const signal = opts.signal;
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.reject(cancelled(opts.name));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(cancelled(opts.name));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+const cancelled = (name: string): BerthError => new BerthError('CANCELLED', `apply of ${name} aborted`);

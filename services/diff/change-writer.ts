@@ -52,11 +52,11 @@ export class ChangeWriter {
   }
 
   private async writeNode(name: string, hostPath: string, stat: fs.Stats): Promise<void> {
+    if (stat.isDirectory() && this.dirsWritten.has(name)) return;
     const header = baseHeader(name, stat);
     const xattrs = entryXattrs(hostPath);
     if (xattrs.size > 0) header.xattrs = xattrs;
     if (stat.isDirectory()) {
-      if (this.dirsWritten.has(name)) return;
       this.dirsWritten.add(name);
       return this.entry({ ...header, type: 'directory' });
     }

@@ -383,6 +383,20 @@ describe('applyLayer lifecycle', () => {
     expect(openFds()).toBe(before);
   });
 
+  it('stops on abort while its source stalls before the first bytes', async () => {
+    let started!: () => void;
+    const reading = new Promise<void>((resolve) => (started = resolve));
+    async function* silent(): AsyncGenerator<Buffer> {
+      started();
+      await new Promise(() => {});
+    }
+    const controller = new AbortController();
+    const applying = applyLayerSource({ source: silent(), name: 'silent', mediaType: MEDIA_TYPES.gzip, target, whiteouts: 'delete', signal: controller.signal });
+    await reading;
+    controller.abort();
+    await expect(applying).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
   it('rejects a truncated archive and leaves no fd open', async () => {
     const tarData = await buildTar([{ name: 'f', data: Buffer.alloc(1 << 20, 2) }]);
     const blob = path.join(work.dir, 'cut.tar.gz');
