@@ -119,8 +119,26 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     await fifos.stdoutEnded;
     expect(fifos.output('stdout')).toBe('exec-out\n');
     expect(await t.client.call('Delete', { id: 'long', exec_id: 'e1' })).toMatchObject({ pid: started.pid, exit_status: 5 });
+    await sink.waitFor((e) => e.topic === '/tasks/exit' && e.event.id === 'e1');
     const execTopics = sink.events.filter((e) => e.event.container_id === 'long' && (e.event.exec_id === 'e1' || e.event.id === 'e1'));
     expect(execTopics.map((e) => e.topic)).toEqual(['/tasks/exec-added', '/tasks/exec-started', '/tasks/exit']);
+
+    // stdin reaches the exec, and CloseIO lets it see EOF.
+    const catFifos = new Fifos(join(dir, 'fifo', 'long'), 'e2');
+    await t.client.call('Exec', {
+      id: 'long',
+      exec_id: 'e2',
+      stdin: catFifos.stdin,
+      stdout: catFifos.stdout,
+      spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: processSpec(['cat']) },
+    });
+    await t.client.call('Start', { id: 'long', exec_id: 'e2' });
+    catFifos.writeStdin('through cat\n');
+    await t.client.call('CloseIO', { id: 'long', exec_id: 'e2', stdin: true });
+    expect((await t.client.call('Wait', { id: 'long', exec_id: 'e2' })).exit_status ?? 0).toBe(0);
+    await catFifos.stdoutEnded;
+    expect(catFifos.output('stdout')).toBe('through cat\n');
+    await t.client.call('Delete', { id: 'long', exec_id: 'e2' });
 
     const pids = await t.client.call('Pids', { id: 'long' });
     expect((pids.processes as { pid: number }[]).map((p) => p.pid)).toContain(t.pid);
@@ -135,9 +153,10 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     await t.client.call('Kill', { id: 'long', signal: SIGKILL });
     expect((await waited).exit_status).toBe(128 + SIGKILL);
     expect(await t.client.call('Delete', { id: 'long' })).toMatchObject({ exit_status: 128 + SIGKILL });
-    const topics = sink.events.filter((e) => e.event.container_id === 'long' && !e.event.exec_id && e.event.id !== 'e1').map((e) => e.topic);
     await sink.waitFor((e) => e.topic === '/tasks/delete' && e.event.container_id === 'long');
-    expect(topics.slice(0, 4)).toEqual(['/tasks/create', '/tasks/start', '/tasks/paused', '/tasks/resumed']);
+    // Init's own events: exec events carry exec_id, or the exec id as `id` (TaskExit).
+    const topics = sink.events.filter((e) => e.event.container_id === 'long' && !e.event.exec_id && (e.event.id ?? 'long') === 'long').map((e) => e.topic);
+    expect(topics).toEqual(['/tasks/create', '/tasks/start', '/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/delete']);
   });
 
   it('gives a terminal task a pty: output, input and window size', async () => {
