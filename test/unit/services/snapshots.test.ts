@@ -134,6 +134,14 @@ describe('SnapshotService commit', () => {
     expect(snaps.stat(NS, 'a').kind).toBe('active');
   });
 
+  it('a commit under an unknown lease changes nothing', async () => {
+    const snaps = t.services.snapshots;
+    snaps.prepare(NS, 'extract-1', '', {});
+    await expectBerthError(() => snaps.commit(NS, 'layer', 'extract-1', {}, 'no-such-lease'), 'NOT_FOUND', /lease no-such-lease/);
+    expect(snaps.stat(NS, 'extract-1').kind).toBe('active');
+    await expectBerthError(() => snaps.stat(NS, 'layer'), 'NOT_FOUND');
+  });
+
   it('has no mounts for a committed snapshot', async () => {
     layer('base');
     await expectBerthError(() => t.services.snapshots.mounts(NS, 'base'), 'FAILED_PRECONDITION', /committed/);
