@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { constants, openSync } from 'node:fs';
+import { constants, existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,6 +13,7 @@ import type { Bundle } from '../tasks/bundle.js';
 import type { ShimLauncher } from '../tasks/service.js';
 import type { TaskShim } from '../tasks/shim.js';
 import { TtrpcTaskShim } from './ttrpc-shim.js';
+import { groupHash, groupKey } from '../../shim/group.js';
 
 export interface ShimManagerOptions {
   state: string;
@@ -24,6 +25,7 @@ export interface ShimManagerOptions {
   log: Logger;
 }
 
+const BERTH_SHIM = packagePath('bin', 'berth-shim');
 const START_TIMEOUT_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -63,7 +65,7 @@ export class ShimManager implements ShimLauncher {
   private readonly binary: string;
 
   constructor(private readonly opts: ShimManagerOptions) {
-    this.binary = opts.shimBinary ?? packagePath('bin', 'berth-shim');
+    this.binary = opts.shimBinary ?? BERTH_SHIM;
   }
 
   private env(): NodeJS.ProcessEnv {
@@ -87,7 +89,27 @@ export class ShimManager implements ShimLauncher {
     return pipe;
   }
 
+  /**
+   * The task's group shim, if one is serving and accepts the task: the same reservation that
+   * `berth-shim start` makes (Task/Connect), without paying for a Node process to make it.
+   */
+  private async reserveGroupShim(namespace: string, id: string, bundle: Bundle): Promise<TaskShim | undefined> {
+    const socket = join(this.opts.state, 's', groupHash(this.opts.grpcAddress, namespace, groupKey(bundle.path, namespace, id)));
+    if (!existsSync(socket)) return undefined;
+    try {
+      const shim = await this.connect(`unix://${socket}`, CONNECT_TIMEOUT_MS);
+      await shim.call('Connect', { id }, { namespace, timeoutMs: CONNECT_TIMEOUT_MS });
+      return shim;
+    } catch {
+      return undefined;
+    }
+  }
+
   async start(namespace: string, id: string, bundle: Bundle, options: AnyValue | undefined): Promise<TaskShim> {
+    if (this.binary === BERTH_SHIM) {
+      const reserved = await this.reserveGroupShim(namespace, id, bundle);
+      if (reserved) return reserved;
+    }
     const shimLog = this.followShimLog(bundle, id);
     const args = ['-namespace', namespace, '-address', this.opts.grpcAddress, '-publish-binary', packagePath('bin', 'berthd'), '-id', id, 'start'];
     const stdin = options ? encodeMessage(messageType('google.protobuf.Any'), options) : Buffer.alloc(0);

@@ -7,6 +7,7 @@ import { fromTimestamp, toTimestamp, type Timestamp } from '../time.js';
 import { validateIdentifier } from '../validate.js';
 import { Bundle, listBundles } from './bundle.js';
 import type { ExitRecord, TaskShim } from './shim.js';
+import { DEDICATED_ANNOTATION } from '../../shim/group.js';
 
 export type ProcessStatus = 'UNKNOWN' | 'CREATED' | 'RUNNING' | 'STOPPED' | 'PAUSED' | 'PAUSING';
 
@@ -120,7 +121,7 @@ export class TaskService {
     if (!container.spec?.value.length) throw failedPrecondition(`container ${container.id} has no spec`);
     this.creating.add(k);
     try {
-      const bundle = await Bundle.create(this.state, namespace, container.id, container.spec.value, input.rootfs);
+      const bundle = await Bundle.create(this.state, namespace, container.id, bundleSpec(container.spec.value, container.labels), input.rootfs);
       let shim: TaskShim | undefined;
       try {
         shim = await this.shims.start(namespace, container.id, bundle, input.options ?? container.runtime.options, container.labels);
@@ -363,6 +364,22 @@ export class TaskService {
       throw err;
     }
   }
+}
+
+/**
+ * The shim sees only the bundle, so a container's request for a shim of its own travels as a
+ * spec annotation (the label itself is kept on the container record, as given).
+ */
+function bundleSpec(spec: Buffer, labels: Record<string, string>): Buffer {
+  if (labels[DEDICATED_ANNOTATION] !== 'true') return spec;
+  let parsed: { annotations?: Record<string, string> };
+  try {
+    parsed = JSON.parse(spec.toString('utf8')) as { annotations?: Record<string, string> };
+  } catch {
+    throw invalidArgument('container spec is not valid JSON');
+  }
+  parsed.annotations = { ...parsed.annotations, [DEDICATED_ANNOTATION]: 'true' };
+  return Buffer.from(JSON.stringify(parsed));
 }
 
 function stateOf(containerId: string, s: StateResponse): ProcessState {
