@@ -74,6 +74,20 @@ describe('berthd process', () => {
     });
     afterAll(async () => daemon.stop());
 
+    it('answers the gRPC health check and introspection', async () => {
+      const api = apiClient(daemon.address);
+      try {
+        expect(await api.unary('grpc.health.v1.Health/Check', {}, null)).toEqual({ status: 'SERVING' });
+        const server = await api.unary('containerd.services.introspection.v1.Introspection/Server', {}, null);
+        expect(server.uuid).toMatch(/^[0-9a-f-]{36}$/);
+        const plugins = (await api.unary('containerd.services.introspection.v1.Introspection/Plugins', { filters: ['type==io.containerd.snapshotter.v1'] }, null))
+          .plugins as { id: string }[];
+        expect(plugins.map((p) => p.id)).toEqual(['overlayfs']);
+      } finally {
+        api.close();
+      }
+    });
+
     it('lets an in-flight write finish, then exits 0', async () => {
       const api = apiClient(daemon.address);
       try {
