@@ -24,16 +24,16 @@ export class Metadata {
 
   constructor(path: string) {
     this.db = new Database(path);
-    // WAL keeps readers off the writer's back; NORMAL sync is crash-safe for a killed process,
-    // which is the failure this store promises to survive.
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
     try {
+      // WAL keeps readers off the writer's back; NORMAL sync is crash-safe for a killed process,
+      // which is the failure this store promises to survive.
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
       migrate(this.db);
     } catch (err) {
-      // A refused or failed migration must not leave the file open behind the error.
+      // A file that is not a database, or a refused or failed migration, must not stay open.
       this.db.close();
       throw err;
     }

@@ -1,4 +1,4 @@
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -93,6 +93,12 @@ describe('migrations', () => {
     raw.close();
     expect(openHandlesTo(dbPath)).toBe(0);
     expect(() => new Metadata(dbPath)).toThrow(/newer than this berthd/);
+    expect(openHandlesTo(dbPath)).toBe(0);
+  });
+
+  it('refuses a file that is not a SQLite database, without leaving it open', () => {
+    writeFileSync(dbPath, Buffer.alloc(8192, 0x5a));
+    expect(() => new Metadata(dbPath)).toThrow(/not a database/);
     expect(openHandlesTo(dbPath)).toBe(0);
   });
 });
