@@ -11,7 +11,7 @@ import { Container, Proc, type Exit } from './process.js';
 import type { Reaper } from './reaper.js';
 import { Runtime, type Stdio } from './runtime.js';
 import { FifoIO, nullStdio, type StdioPaths } from './stdio.js';
-import { timestamp } from './time.js';
+import { timestamp, type Timestamp } from './time.js';
 import type { ServiceHandlers } from './ttrpc/server.js';
 import { Code, TtrpcError } from './ttrpc/status.js';
 
@@ -86,7 +86,8 @@ function validId(id: string | undefined, what: string): string {
   return id;
 }
 
-function exitFields(exit: Exit | undefined): { exit_status: number; exited_at: ReturnType<typeof timestamp> } | object {
+/** exit_status and exited_at of a Wait/Delete/State answer; both absent while the process runs. */
+function exitFields(exit: Exit | undefined): { exit_status?: number; exited_at?: Timestamp } {
   return exit ? { exit_status: exit.status, exited_at: timestamp(exit.exitedAt) } : {};
 }
 

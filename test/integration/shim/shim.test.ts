@@ -212,6 +212,23 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     expect(await waitPidGone(pd, 30_000)).toBe(true);
   });
 
+  it('never hands out a shim that is exiting: start right after the last delete, and after Shutdown', async () => {
+    const pod = { 'io.kubernetes.cri.sandbox-id': 'pod-reuse' };
+    const first = await createTask('re1', ['true'], pod);
+    await first.client.call('Delete', { id: 're1' });
+    // Whether this lands in the old shim's grace period or after it, Create must work.
+    const second = await createTask('re2', ['true'], pod);
+    expect(second.address).toBe(first.address);
+    await second.client.call('Delete', { id: 're2' });
+    const before = Number((await second.client.call('Connect', { id: '' })).shim_pid);
+    await second.client.call('Shutdown', { id: 're2' }).catch(() => undefined);
+    expect(await waitPidGone(before, 30_000)).toBe(true);
+    const third = await createTask('re3', ['true'], pod);
+    const after = Number((await third.client.call('Connect', { id: '' })).shim_pid);
+    expect(after).not.toBe(before);
+    await third.client.call('Delete', { id: 're3' });
+  });
+
   it('buffers events while the daemon is away and delivers them in order, once', async () => {
     await sink.stop();
     const t = await createTask('buffered', ['sh', '-c', 'exit 4'], { 'io.berth.shim.dedicated': 'true' });
