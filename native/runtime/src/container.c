@@ -107,6 +107,7 @@ struct init_ctx {
 	int sock, fifo_fd, console_fd, preserve_fds;
 	bool fast; /* namespaces came with the clone; none had to be joined */
 	bool new_keyring;
+	bool got_go;
 	void *seccomp;
 };
 
@@ -168,14 +169,17 @@ static int init_run(struct init_ctx *c)
 	int r;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return fail(errno, "prctl");
-	if ((r = sync_expect(c->sock, SYNC_GO)) < 0)
+	/* GO means the parent has put us in every cgroup and written the id maps. Without a user
+	 * namespace and with every namespace from the clone, the rootfs can be set up meanwhile:
+	 * nothing of the container runs before GO. */
+	bool early = c->fast && !s->ns_on[NS_USER];
+	if (!early && (r = sync_expect(c->sock, SYNC_GO)) < 0)
 		return r;
+	c->got_go = !early;
 	if (!c->fast && (r = join_namespaces(c)) < 0)
 		return r;
 	if (s->ns_on[NS_USER] && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		return fail(errno, "become root in the user namespace (is container uid/gid 0 mapped?)");
-	if (s->ns_on[NS_CGROUP] && !s->ns_path[NS_CGROUP] && unshare(CLONE_NEWCGROUP) < 0)
-		return fail(errno, "create cgroup namespace");
 	/* A session keyring of its own, so the container cannot read the host's keys. Kernels or
 	 * user namespaces that refuse are not fatal, as with runc. */
 	if (c->new_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0)
@@ -188,6 +192,12 @@ static int init_run(struct init_ctx *c)
 	cleanup_close int rootfd = -1;
 	if ((r = rootfs_prepare(&rc, &rootfd)) < 0)
 		return r;
+	if (early && (r = sync_expect(c->sock, SYNC_GO)) < 0)
+		return r;
+	c->got_go = true;
+	/* After GO: the new cgroup namespace is rooted at the container's cgroup. */
+	if (s->ns_on[NS_CGROUP] && !s->ns_path[NS_CGROUP] && unshare(CLONE_NEWCGROUP) < 0)
+		return fail(errno, "create cgroup namespace");
 	struct sync_msg hs = {0};
 	bool hooks = s->hooks[HOOK_PRESTART].n || s->hooks[HOOK_CREATE_RUNTIME].n || s->hooks[HOOK_CREATE_CONTAINER].n ||
 		     s->hooks[HOOK_START_CONTAINER].n;
@@ -240,8 +250,14 @@ static int init_run(struct init_ctx *c)
 static void __attribute__((noreturn)) init_main(struct init_ctx *c)
 {
 	init_run(c);
+	/* The parent sends GO exactly once and reads errors after it: an error found while working
+	 * ahead of GO waits for it, or closing with GO unread would reset the connection. */
+	char err[sizeof g_err];
+	memcpy(err, g_err, sizeof err);
+	if (c->sock >= 0 && !c->got_go)
+		sync_expect(c->sock, SYNC_GO);
 	if (c->sock >= 0)
-		sync_send(c->sock, SYNC_ERROR, 0, g_err);
+		sync_send(c->sock, SYNC_ERROR, 0, err);
 	else
 		fprintf(stderr, "berth-runtime: %s\n", g_err);
 	_exit(1);
@@ -400,7 +416,9 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 	if (pid == 0) {
 		close(sock);
 		close(cgfd);
-		struct init_ctx c = {&s, rootfs, cgpath, child_sock, fifo_fd, console, o->preserve_fds, fast, !o->no_new_keyring, seccomp};
+		struct init_ctx c = {.s = &s, .rootfs = rootfs, .cgpath = cgpath, .sock = child_sock, .fifo_fd = fifo_fd,
+				     .console_fd = console, .preserve_fds = o->preserve_fds, .fast = fast,
+				     .new_keyring = !o->no_new_keyring, .seccomp = seccomp};
 		init_main(&c);
 	}
 	close(move_fd(&child_sock));
@@ -481,15 +499,19 @@ int container_start(const char *root, const char *id, int fifo_reader)
 			return fail(0, "container init exited before it was started");
 	}
 	unlink(fifo);
-	/* EOF once the init has exec'd (its write end is close-on-exec) or died. */
-	p[0].revents = 0;
-	while (poll(p, 1, -1) < 0 && errno == EINTR)
-		;
-	while (read(fd, &c, 1) < 0 && errno == EINTR)
-		;
 	struct spec s cleanup_spec = {0};
 	cleanup_free char *text = NULL;
-	if (load_spec_of(root, id, &s, &text) == 0 && s.hooks[HOOK_POSTSTART].n) {
+	bool poststart = load_spec_of(root, id, &s, &text) == 0 && s.hooks[HOOK_POSTSTART].n;
+	/* EOF once the init has exec'd (its write end is close-on-exec) or died: `start` returns with
+	 * the container's process running. `run` waits for its exit anyway, unless hooks follow. */
+	if (fifo_reader < 0 || poststart) {
+		p[0].revents = 0;
+		while (poll(p, 1, -1) < 0 && errno == EINTR)
+			;
+		while (read(fd, &c, 1) < 0 && errno == EINTR)
+			;
+	}
+	if (poststart) {
 		cleanup_buf struct buf b = {0};
 		hook_state(&b, &s, id, "running", st.pid, st.bundle);
 		if ((r = run_hooks(s.hooks[HOOK_POSTSTART].v, s.hooks[HOOK_POSTSTART].n, "poststart", b.p)) < 0)

@@ -193,7 +193,8 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		close(sock);
 		close(cgfd);
 		close(proxy);
-		struct exec_child c = {child_sock, pidfd, flags, console, o->preserve_fds, &p, seccomp};
+		struct exec_child c = {.sock = child_sock, .pidfd = pidfd, .flags = flags, .console = console,
+					.preserve = o->preserve_fds, .p = &p, .seccomp = seccomp};
 		exec_child_run(&c);
 		sync_send(c.sock, SYNC_ERROR, 0, g_err);
 		_exit(1);
@@ -205,6 +206,11 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		waitpid(pid, NULL, 0);
 		return r;
 	}
+	/* The child's end is close-on-exec: EOF means the process is running (or exec failed and
+	 * the child is exiting), so a pid file never names the runtime. */
+	struct sync_msg m;
+	while (recv(sock, &m, sizeof m, 0) > 0)
+		;
 	if (o->pid_file) {
 		char v[32];
 		int n = snprintf(v, sizeof v, "%d", pid);
