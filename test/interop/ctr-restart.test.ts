@@ -1,22 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBerthd } from '../helpers/berthd.js';
+import { configWithShim, SHIMS } from '../helpers/shims.js';
 import { removeNamespaceCgroups } from '../helpers/cgroups.js';
 import { ctr, uniqueName } from '../helpers/ctr.js';
 import { mountsUnder } from '../helpers/cleanup.js';
 import { fixtureImage } from '../helpers/registry.js';
 
-const SHIMS = [['containerd-shim-runc-v2', '/usr/bin/containerd-shim-runc-v2']] as const;
 const COUNT = 20;
-
-function configWithShim(shim: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-cfg-'));
-  const file = join(dir, 'berthd.toml');
-  writeFileSync(file, `[runtime]\nshim = "${shim}"\n`);
-  return file;
-}
 
 async function eventually(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -1,24 +1,13 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { chmod, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeNamespaceCgroups } from '../helpers/cgroups.js';
 import { useBerthd } from '../helpers/berthd.js';
+import { configWithShim, SHIMS } from '../helpers/shims.js';
 import { ctr, uniqueName } from '../helpers/ctr.js';
 import { fixtureImage } from '../helpers/registry.js';
 import { run } from '../helpers/exec.js';
-
-/** The shims berthd can drive: ours, and containerd's own runc shim through the same contract. */
-const SHIMS = [['containerd-shim-runc-v2', '/usr/bin/containerd-shim-runc-v2']] as const;
-
-function configWithShim(shim: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-cfg-'));
-  const file = join(dir, 'berthd.toml');
-  writeFileSync(file, `[runtime]\nshim = "${shim}"\n`);
-  return file;
-}
+import { watchEvents } from '../helpers/events.js';
 
 describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
   const daemon = useBerthd({ args: ['--config', configWithShim(shimBinary)] });
@@ -140,25 +129,15 @@ describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
   });
 
   it('shows task events on ctr events', async () => {
-    const events = spawn('/usr/bin/ctr', ['--address', daemon().address, 'events'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    events.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise<void>((resolve) => events.once('exit', () => resolve()));
+    const events = await watchEvents(daemon().address);
     try {
-      const deadline = Date.now() + 10_000;
-      while (!out.includes('/namespaces/create') && Date.now() < deadline) {
-        await ctr(daemon().address, ['namespaces', 'create', uniqueName('probe')]);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const id = uniqueName('events');
-      expect((await c(['run', '--rm', image(), id, 'true'])).code).toBe(0);
-      while (!out.includes('/tasks/delete') && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
+      expect((await c(['run', '--rm', image(), uniqueName('events'), 'true'])).code).toBe(0);
+      await events.waitFor('/tasks/delete');
     } finally {
-      events.kill('SIGTERM');
-      await exited;
+      await events.stop();
     }
     for (const topic of ['/containers/create', '/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete', '/containers/delete']) {
-      expect(out).toContain(topic);
+      expect(events.output()).toContain(topic);
     }
   });
 

@@ -1,0 +1,17 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The shims berthd can drive: ours, and containerd's runc shim through the same v2 contract. */
+export const SHIMS = [
+  ['berth-shim', fileURLToPath(new URL('../../bin/berth-shim', import.meta.url))],
+  ['containerd-shim-runc-v2', '/usr/bin/containerd-shim-runc-v2'],
+] as const;
+
+/** A berthd config file selecting `shim`, for useBerthd({ args: ['--config', file] }). */
+export function configWithShim(shim: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'berth-cfg-')), 'berthd.toml');
+  writeFileSync(file, `[runtime]\nshim = "${shim}"\n`);
+  return file;
+}
