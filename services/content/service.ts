@@ -1,4 +1,4 @@
-import { alreadyExists, invalidArgument, notFound, unavailable } from '../errors.js';
+import { alreadyExists, BerthError, invalidArgument, notFound, unavailable } from '../errors.js';
 import { compileFilters, fieldsOf } from '../filters/filter.js';
 import { applyLabelMask, checkMaskPaths } from '../labels.js';
 import { insertNew, parseLabels, type Metadata } from '../metadata/db.js';
@@ -97,7 +97,8 @@ export class ContentService {
   read(namespace: string, digest: string, offset = 0, size = 0): AsyncIterable<Buffer> {
     const info = this.info(namespace, digest);
     if (offset < 0 || size < 0) throw invalidArgument('read offset and size must not be negative');
-    if (offset > info.size) throw invalidArgument(`read offset ${offset} is past the end of ${digest} (${info.size} bytes)`);
+    // containerd's code for this case; clients tell it apart from a malformed request.
+    if (offset > info.size) throw new BerthError('OUT_OF_RANGE', `read offset ${offset} is past the end of ${digest} (${info.size} bytes)`);
     const end = size > 0 ? Math.min(offset + size, info.size) : info.size;
     if (end <= offset) return (async function* empty() {})();
     return this.blobs.reader(digest, offset, end - 1);

@@ -232,7 +232,7 @@ describe('ContentService read, update, delete, abort', () => {
     expect(await read(7, 0)).toBe('789');
     expect(await read(8, 100)).toBe('89');
     expect(await read(10, 0)).toBe('');
-    await expectBerthError(() => t.services.content.read(NS, digest, 11, 0), 'INVALID_ARGUMENT', /past the end/);
+    await expectBerthError(() => t.services.content.read(NS, digest, 11, 0), 'OUT_OF_RANGE', /past the end/);
     await expectBerthError(() => t.services.content.read(NS, digest, -1, 0), 'INVALID_ARGUMENT');
     await expectBerthError(() => t.services.content.read(NS, sha256Of('absent'), 0, 0), 'NOT_FOUND');
   });
