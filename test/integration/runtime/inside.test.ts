@@ -264,18 +264,28 @@ describe('filesystem', () => {
 describe('cgroups', () => {
   it('writes the resource limits into the container cgroup files', () => {
     const r = h.sh(
-      'cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes pids/pids.max cpu/cpu.shares cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpuset/cpuset.cpus; echo $$ > /dev/null; cat pids/cgroup.procs',
+      'cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes pids/pids.max cpu/cpu.shares cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpuset/cpuset.cpus memory/memory.memsw.limit_in_bytes memory/memory.swappiness; cat pids/cgroup.procs',
       (c) => {
         c.linux.resources = {
           ...c.linux.resources,
-          memory: { limit: 64 * 1024 * 1024, reservation: 32 * 1024 * 1024 },
+          memory: { limit: 64 * 1024 * 1024, reservation: 32 * 1024 * 1024, swap: 128 * 1024 * 1024, swappiness: 10 },
           pids: { limit: 50 },
           cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' },
         };
       },
     );
     expect(r.stderr).toBe('');
-    expect(r.stdout.trim().split('\n').slice(0, 7)).toEqual([String(64 * 1024 * 1024), String(32 * 1024 * 1024), '50', '512', '50000', '100000', '0']);
+    expect(r.stdout.trim().split('\n').slice(0, 9)).toEqual([
+      String(64 * 1024 * 1024),
+      String(32 * 1024 * 1024),
+      '50',
+      '512',
+      '50000',
+      '100000',
+      '0',
+      String(128 * 1024 * 1024),
+      '10',
+    ]);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('1');
   });
 
