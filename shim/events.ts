@@ -45,6 +45,8 @@ export class EventPublisher {
   ) {}
 
   publish(namespace: string, topic: string, typeName: string, event: object): void {
+    // Without TTRPC_ADDRESS nobody can ever receive them; queueing would only grow memory.
+    if (!this.address) return;
     this.queue.push({
       seq: this.nextSeq++,
       namespace,
@@ -72,7 +74,7 @@ export class EventPublisher {
   }
 
   private async pump(): Promise<void> {
-    if (this.pumping || !this.address) return;
+    if (this.pumping) return;
     this.pumping = true;
     let delay = RETRY_MIN_MS;
     while (this.queue.length > 0) {

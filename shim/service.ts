@@ -154,7 +154,13 @@ export class TaskService {
       const stdio = { stdin: req.stdin ?? '', stdout: req.stdout ?? '', stderr: req.stderr ?? '' };
       const init = new Proc(id, '', stdio, Boolean(req.terminal));
       const pidFile = join(bundle, 'init.pid');
-      await this.launch(init, (fds, socket) => runtime.create(id, bundle, pidFile, fds, socket), pidFile);
+      try {
+        await this.launch(init, (fds, socket) => runtime.create(id, bundle, pidFile, fds, socket), pidFile);
+      } catch (err) {
+        // A runtime that failed half-way may have left its state and a waiting init behind.
+        await runtime.delete(id, true).catch(() => undefined);
+        throw err;
+      }
       const container = new Container(id, bundle, runtime, init);
       this.containers.set(id, container);
       this.watchExit(container, init);

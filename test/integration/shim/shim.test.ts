@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,6 +174,19 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     expect(fifos.output('stdout')).toContain('10 40');
     expect(fifos.output('stdout')).toContain('got:hello');
     await client.call('Delete', { id: 'tty' });
+  });
+
+  it('reports a failed create with the runtime\'s message and accepts the id again', async () => {
+    const bundle = makeBundle(dir, 'badspec', { args: ['true'] });
+    const client = await connect(await startShim(env, bundle, 'badspec'));
+    const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { root: { path: string } };
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ...spec, root: { path: 'no-such-rootfs' } }));
+    const err = await rejection(client.call('Create', { id: 'badspec', bundle }));
+    expect(err.message).toMatch(/no-such-rootfs|no such file/i);
+    expect(await rejection(client.call('State', { id: 'badspec' }))).toMatchObject({ grpcCode: Code.NOT_FOUND });
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+    await client.call('Create', { id: 'badspec', bundle });
+    await client.call('Delete', { id: 'badspec' });
   });
 
   it('answers Stats and Checkpoint with UNIMPLEMENTED', async () => {
