@@ -5,8 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { BerthError, invalidArgument } from '../errors.js';
 import { Digester } from './digester.js';
-import { declaredCompression, decompressor } from './media.js';
-import { sniffCompression } from './sniff.js';
+import { type Compression, declaredCompression, decompressor } from './media.js';
+import { fileCompression, sniffCompression } from './sniff.js';
 import { LayerWriter, type WhiteoutMode } from './layer-writer.js';
 import { extractInto } from './extract.js';
 import { feedWritable } from './feed.js';
@@ -44,36 +44,43 @@ const READ_CHUNK = 1 << 20;
 
 /** Applies an image layer blob to a directory; see ApplyLayerOptions. */
 export async function applyLayer(opts: ApplyLayerOptions): Promise<AppliedLayer> {
+  const root = await checkRequest(opts);
+  const compression = await fileCompression(opts.blob);
   const file = createReadStream(opts.blob, { highWaterMark: READ_CHUNK });
-  // Read errors reach the caller through the iterator that consumes the stream; this covers the
-  // time before it exists (the target is checked first), when an 'error' would be uncaught.
-  file.on('error', () => {});
   try {
-    return await applyLayerSource({ ...opts, source: file, name: opts.blob });
+    return await applyStream(file, compression, root, { ...opts, name: opts.blob });
   } finally {
-    // The fd closes asynchronously, and not at all if applying failed before reading: the caller
+    // The pipeline destroys the stream on failure, but its fd closes asynchronously: the caller
     // may remove the blob next, and no fd may outlive the call.
-    if (!file.closed) {
-      const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
-      file.destroy();
-      await closed;
-    }
+    if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
   }
 }
 
 /** Applies an image layer from a byte source (compressed or plain) to a directory. */
 export async function applyLayerSource(opts: ApplyLayerSourceOptions): Promise<AppliedLayer> {
+  const root = await checkRequest(opts);
+  const { compression, stream } = await untilAborted(sniffCompression(opts.source), opts);
+  return applyStream(Readable.from(stream, { objectMode: false }), compression, root, opts);
+}
+
+/** Validates media type and target; returns the target's real path. */
+async function checkRequest(opts: Pick<ApplyLayerOptions, 'mediaType' | 'target'>): Promise<string> {
   declaredCompression(opts.mediaType);
   const root = await realpath(opts.target);
   if (!(await stat(root)).isDirectory()) throw invalidArgument(`apply target ${opts.target} is not a directory`);
-  const { compression, stream } = await untilAborted(sniffCompression(opts.source), opts);
+  return root;
+}
+
+type StreamOptions = Omit<ApplyLayerSourceOptions, 'source'>;
+
+async function applyStream(source: Readable, compression: Compression, root: string, opts: StreamOptions): Promise<AppliedLayer> {
   const digester = new Digester();
   const writer = new LayerWriter(root, opts.whiteouts, opts.parents ?? []);
   const extract = tar.extract();
   extractInto(extract, writer);
   try {
     await pipeline(
-      Readable.from(stream, { objectMode: false }),
+      source,
       decompressor(compression),
       digester,
       (tarStream: AsyncIterable<Buffer>) => feedWritable(tarStream, extract),
@@ -90,7 +97,7 @@ export async function applyLayerSource(opts: ApplyLayerSourceOptions): Promise<A
 }
 
 // Before the pipeline takes over the signal: a source that stalls before its first bytes.
-function untilAborted<T>(work: Promise<T>, opts: ApplyLayerSourceOptions): Promise<T> {
+function untilAborted<T>(work: Promise<T>, opts: StreamOptions): Promise<T> {
   const signal = opts.signal;
   if (signal === undefined) return work;
   if (signal.aborted) return Promise.reject(cancelled(opts.name));

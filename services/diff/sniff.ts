@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { type Compression, compressionOf } from './media.js';
 
 // gzip needs 2 bytes to be recognised, zstd 4.
@@ -33,4 +34,15 @@ export async function sniffCompression(source: AsyncIterable<Buffer>): Promise<{
     }
   }
   return { compression: compressionOf(first), stream: replay() };
+}
+
+/** The compression of a blob file, from its first bytes. */
+export async function fileCompression(file: string): Promise<Compression> {
+  const handle = await open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(MAGIC_BYTES), 0, MAGIC_BYTES, 0);
+    return compressionOf(buffer.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
 }
