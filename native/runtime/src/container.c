@@ -612,6 +612,29 @@ int container_pause(const char *root, const char *id, bool pause)
 	return cg_freeze(st.cgroup, pause);
 }
 
+int container_update(const char *root, const char *id, const char *resources_file)
+{
+	struct cstate st cleanup_state = {0};
+	const char *status;
+	int r = load_live(root, id, &st, &status);
+	if (r < 0)
+		return r;
+	if (!strcmp(status, "stopped"))
+		return fail(0, "container `%s` is stopped", id);
+	cleanup_free char *text = NULL;
+	size_t len;
+	if ((r = read_file_at(AT_FDCWD, strcmp(resources_file, "-") ? resources_file : "/dev/stdin", &text, &len)) < 0)
+		return r;
+	struct spec s cleanup_spec = {0};
+	if ((r = json_parse(&s.doc, text, len)) < 0)
+		return fail_ctx(r, "--resources");
+	if (s.doc.root->type != J_OBJ)
+		return fail(0, "--resources: not an object");
+	/* The same writer as at create; the cgroup directories exist already. */
+	s.resources = s.doc.root;
+	return cg_create(st.cgroup, &s);
+}
+
 int container_state(const char *root, const char *id)
 {
 	struct cstate st cleanup_state = {0};

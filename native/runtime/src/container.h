@@ -28,4 +28,6 @@ int container_delete(const char *root, const char *id, bool force);
 int container_pause(const char *root, const char *id, bool pause);
 int container_ps(const char *root, const char *id, bool json, char **ps_args, int n_ps_args);
 int container_state(const char *root, const char *id);
+/* runc update --resources FILE|-: a LinuxResources object applied to the container's cgroups. */
+int container_update(const char *root, const char *id, const char *resources_file);
 int container_list(const char *root, bool json, bool quiet);

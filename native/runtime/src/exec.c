@@ -19,20 +19,19 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-static int ns_flags_to_join(pid_t pid, int *flags)
+/* The namespaces of the init that differ from ours: joining one's own user namespace fails. */
+static int ns_flags_to_join(pid_t pid)
 {
-	*flags = 0;
+	int flags = 0;
 	for (int k = 0; k < NS_COUNT; k++) {
 		char a[64], b[64];
 		struct stat sa, sb;
 		snprintf(a, sizeof a, "/proc/%d/ns/%s", pid, ns_desc[k].proc);
 		snprintf(b, sizeof b, "/proc/self/ns/%s", ns_desc[k].proc);
-		if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
-			continue;
-		if (sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev)
-			*flags |= ns_desc[k].flag;
+		if (stat(a, &sa) == 0 && stat(b, &sb) == 0 && (sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev))
+			flags |= ns_desc[k].flag;
 	}
-	return 0;
+	return flags;
 }
 
 static int parse_user(const char *u, struct process *p)
@@ -167,8 +166,7 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 	cleanup_close int pidfd = syscall(SYS_pidfd_open, st.pid, 0);
 	if (pidfd < 0)
 		return fail(errno, "open the container's init");
-	int flags;
-	ns_flags_to_join(st.pid, &flags);
+	int flags = ns_flags_to_join(st.pid);
 	if ((flags & CLONE_NEWPID) && setns(pidfd, CLONE_NEWPID) < 0)
 		return fail(errno, "join the container's pid namespace");
 	flags &= ~CLONE_NEWPID;

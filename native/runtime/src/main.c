@@ -199,6 +199,15 @@ static int run_cmd(const char *cmd, struct global *g, int argc, char **argv, int
 			return r;
 		return container_delete(g->root, argv[pos], flag);
 	}
+	if (!strcmp(cmd, "update")) {
+		const char *res = NULL;
+		const struct opt opts[] = {{"resources", 'r', O_STR, &res, 0}, {0}};
+		if ((r = parse_opts(argc, argv, opts, &pos)) < 0 || (r = need_id(argc, argv, pos, 0)) < 0)
+			return r;
+		if (!res)
+			return fail(0, "update: only --resources FILE|- is supported");
+		return container_update(g->root, argv[pos], res);
+	}
 	if (!strcmp(cmd, "ps")) {
 		const struct opt opts[] = {{"format", 'f', O_STR, &fmt, 0}, {0}};
 		if ((r = parse_opts(argc, argv, opts, &pos)) < 0 || (r = need_id(argc, argv, pos, 1)) < 0)
@@ -233,7 +242,7 @@ static int run_cmd(const char *cmd, struct global *g, int argc, char **argv, int
 static void usage(void)
 {
 	puts("usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [OPTIONS] ID\n"
-	     "commands: create, start, run, exec, state, kill, delete, ps, pause, resume, list, features, spec");
+	     "commands: create, start, run, exec, state, kill, delete, ps, pause, resume, update, list, features, spec");
 }
 
 int main(int argc, char **argv)

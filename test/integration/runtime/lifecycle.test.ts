@@ -212,6 +212,17 @@ describe('exec, pause, ps, list', () => {
     expect(h.leftovers(id)).toEqual([]);
   });
 
+  it('update --resources changes the limits of a running container', () => {
+    const id = h.id();
+    expect(h.rt(['run', '-d', '--bundle', h.bundle(id, (c) => (c.process.args = ['/bin/sleep', '1000'])), id]).code).toBe(0);
+    const res = path.join(h.dir, `${id}.res.json`);
+    fs.writeFileSync(res, JSON.stringify({ memory: { limit: 48 * 1024 * 1024 }, pids: { limit: 33 } }));
+    expect(h.rt(['update', '--resources', res, id]).stderr).toBe('');
+    expect(fs.readFileSync(`/sys/fs/cgroup/memory/${id}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(48 * 1024 * 1024));
+    expect(h.rt(['exec', id, '/bin/cat', '/sys/fs/cgroup/pids/pids.max']).stdout).toBe('33\n');
+    expect(h.rt(['delete', '-f', id]).code).toBe(0);
+  });
+
   it('exec --detach writes the pid file and the process runs in the container', () => {
     const id = h.id();
     expect(h.rt(['run', '-d', '--bundle', h.bundle(id, (c) => (c.process.args = ['/bin/sleep', '1000'])), id]).code).toBe(0);
