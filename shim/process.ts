@@ -1,5 +1,6 @@
 import { Code, TtrpcError } from './ttrpc/status.js';
 import type { ConsoleIO } from './console.js';
+import type { OomWatcher } from './oom.js';
 import type { Runtime } from './runtime.js';
 import type { FifoIO, StdioPaths } from './stdio.js';
 
@@ -66,6 +67,7 @@ export class Proc {
 /** One task: its bundle, the runtime that manages it, its init and its execs. */
 export class Container {
   readonly execs = new Map<string, Proc>();
+  oom: OomWatcher | undefined;
 
   constructor(
     readonly id: string,

@@ -5,6 +5,7 @@ import { ConsoleIO, ConsoleSocket } from './console.js';
 import type { EventPublisher } from './events.js';
 import { writeExitFile } from './exitfile.js';
 import type { Lifecycle } from './lifecycle.js';
+import { OomWatcher } from './oom.js';
 import { loadBundleOptions, optionsFromAny, saveBundleOptions } from './options.js';
 import { runtimeRoot } from './paths.js';
 import { Container, Proc, type Exit } from './process.js';
@@ -163,6 +164,7 @@ export class TaskService {
       }
       const container = new Container(id, bundle, runtime, init);
       this.containers.set(id, container);
+      this.watchOom(container);
       this.watchExit(container, init);
       this.publish('/tasks/create', 'TaskCreate', {
         container_id: id,
@@ -208,6 +210,16 @@ export class TaskService {
     proc.pid = Number(readFileSync(pidFile, 'utf8').trim());
   }
 
+  private watchOom(container: Container): void {
+    try {
+      container.oom = OomWatcher.forPid(container.init.pid, () =>
+        this.publish('/tasks/oom', 'TaskOOM', { container_id: container.id }),
+      );
+    } catch (err) {
+      this.deps.log(`no OOM events for ${container.id}: ${(err as Error).message}`);
+    }
+  }
+
   private watchExit(container: Container, proc: Proc): void {
     void this.deps.reaper.track(proc.pid).then(
       (status) => this.onExit(container, proc, status.status, status.signal),
@@ -225,6 +237,12 @@ export class TaskService {
       writeExitFile(container.bundle, proc.execId, { pid: proc.pid, status, signal, exitedAt: exit.exitedAt.toISOString() });
     } catch (err) {
       this.deps.log(`exit file for ${proc.id}: ${(err as Error).message}`);
+    }
+    if (!proc.execId) {
+      // An OOM kill of init signals the eventfd and the pidfd together; report the OOM first.
+      container.oom?.check();
+      container.oom?.close();
+      container.oom = undefined;
     }
     proc.markExited(exit);
     const io = proc.io;
@@ -302,6 +320,9 @@ export class TaskService {
 
   private async deleteInit(c: Container): Promise<void> {
     const neverStarted = c.init.state === 'CREATED';
+    // Removing the cgroup signals the OOM eventfd too; that is not an OOM.
+    c.oom?.close();
+    c.oom = undefined;
     try {
       await c.runtime.delete(c.id, neverStarted);
     } catch (err) {

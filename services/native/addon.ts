@@ -152,6 +152,8 @@ export interface ProcessNative {
   acceptFd(listenFd: number): number | null;
   setBlocking(fd: number, blocking: boolean): void;
   ptyResize(fd: number, columns: number, rows: number): void;
+  /** A non-blocking eventfd (for cgroup v1 OOM notifications). */
+  eventfd(): number;
   FdWatch: new (fd: number, onReadable: (status: number) => void) => FdWatch;
 }
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -299,6 +300,17 @@ Napi::Value SetBlocking(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// eventfd() -> fd: non-blocking, close-on-exec, counter 0. cgroup v1 OOM notifications are
+// delivered through one registered in cgroup.event_control.
+Napi::Value EventFd(const Napi::CallbackInfo& info) {
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) {
+    ThrowErrno(info.Env(), errno, "eventfd", "");
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
 // ptyResize(fd, columns, rows)
 Napi::Value PtyResize(const Napi::CallbackInfo& info) {
   int fd;
@@ -409,6 +421,7 @@ void RegisterProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("acceptFd", Napi::Function::New(env, AcceptFd, "acceptFd"));
   exports.Set("setBlocking", Napi::Function::New(env, SetBlocking, "setBlocking"));
   exports.Set("ptyResize", Napi::Function::New(env, PtyResize, "ptyResize"));
+  exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("FdWatch", FdWatch::Define(env));
 }
 

@@ -21,6 +21,7 @@ export interface BundleOptions {
   args: string[];
   annotations?: Record<string, string>;
   terminal?: boolean;
+  memoryLimit?: number;
 }
 
 /** A busybox bundle: rootfs with /bin/busybox and its applet links, config.json from `runc spec`. */
@@ -36,7 +37,7 @@ export function makeBundle(dir: string, id: string, opts: BundleOptions): string
   const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
     process: { terminal: boolean; args: string[] };
     root: { readonly: boolean };
-    linux: { cgroupsPath?: string; namespaces: { type: string }[] };
+    linux: { cgroupsPath?: string; namespaces: { type: string }[]; resources?: Record<string, unknown> };
     annotations?: Record<string, string>;
   };
   spec.process.terminal = opts.terminal ?? false;
@@ -46,6 +47,7 @@ export function makeBundle(dir: string, id: string, opts: BundleOptions): string
   // No network namespace: nothing here needs one, and it keeps runc fast.
   spec.linux.namespaces = spec.linux.namespaces.filter((n) => n.type !== 'network');
   if (opts.annotations) spec.annotations = opts.annotations;
+  if (opts.memoryLimit) spec.linux.resources = { ...spec.linux.resources, memory: { limit: opts.memoryLimit, swap: opts.memoryLimit } };
   writeFileSync(specPath, JSON.stringify(spec, null, 2));
   return bundle;
 }

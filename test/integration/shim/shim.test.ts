@@ -189,6 +189,27 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     await client.call('Delete', { id: 'badspec' });
   });
 
+  it('reports an OOM kill as TaskOOM before TaskExit', async () => {
+    // The shell doubles a string until the 16 MiB limit kills it.
+    const bundle = makeBundle(dir, 'oom', { args: ['sh', '-c', 'a=aaaaaaaa; while true; do a=$a$a; done'], memoryLimit: 16 << 20 });
+    const client = await connect(await startShim(env, bundle, 'oom'));
+    await client.call('Create', { id: 'oom', bundle });
+    const waited = client.call('Wait', { id: 'oom' });
+    await client.call('Start', { id: 'oom' });
+    expect((await waited).exit_status).toBe(128 + SIGKILL);
+    await client.call('Delete', { id: 'oom' });
+    await sink.waitFor((e) => e.topic === '/tasks/delete' && e.event.container_id === 'oom');
+    const topics = sink.events.filter((e) => e.event.container_id === 'oom').map((e) => e.topic);
+    expect(topics).toEqual(['/tasks/create', '/tasks/start', '/tasks/oom', '/tasks/exit', '/tasks/delete']);
+  });
+
+  it('sends no TaskOOM when a never-started task is deleted', async () => {
+    const t = await createTask('nooom', ['true']);
+    await t.client.call('Delete', { id: 'nooom' });
+    await sink.waitFor((e) => e.topic === '/tasks/delete' && e.event.container_id === 'nooom');
+    expect(sink.events.filter((e) => e.event.container_id === 'nooom').map((e) => e.topic)).toEqual(['/tasks/create', '/tasks/exit', '/tasks/delete']);
+  });
+
   it('answers Stats and Checkpoint with UNIMPLEMENTED', async () => {
     const t = await createTask('unimpl', ['true']);
     expect(await rejection(t.client.call('Stats', { id: 'unimpl' }))).toMatchObject({ grpcCode: Code.UNIMPLEMENTED });
