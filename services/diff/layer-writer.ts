@@ -60,6 +60,7 @@ export class LayerWriter {
       else if (whiteout.kind === 'remove') this.whiteout(parent, whiteout.name, entryMeta(header, rawPax));
       return null;
     }
+    if (isSparse(header)) throw invalidArgument(`layer entry ${header.name}: sparse files are not supported`);
     const hostPath = this.resolver.entryPath(name);
     const meta = entryMeta(header, rawPax);
     this.written?.add(hostPath);
@@ -190,6 +191,13 @@ export class LayerWriter {
     const dir = this.resolver.existingDir(parent);
     if (dir !== null) emptyOpaqueDir(dir, this.written ?? new Set(), (hostPath) => this.remove(hostPath));
   }
+}
+
+// PAX-format sparse files look like regular files whose data starts with a block map; written
+// as is they would silently hold the wrong bytes. (GNU-format ones have their own, unknown, type.)
+function isSparse(header: Header): boolean {
+  const pax = header.pax;
+  return pax !== null && typeof pax === 'object' && Object.keys(pax).some((key) => key.startsWith('GNU.sparse.'));
 }
 
 function nodeType(type: Header['type']): number {

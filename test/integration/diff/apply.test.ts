@@ -167,6 +167,20 @@ describe('applyLayer preserves', () => {
   });
 });
 
+describe('applyLayer refuses what it cannot write faithfully', () => {
+  it.each(['gnu', 'pax'])('sparse files (%s format) with INVALID_ARGUMENT', async (format) => {
+    const src = path.join(work.dir, 'src');
+    fs.mkdirSync(src);
+    const fd = fs.openSync(path.join(src, 'sparse'), 'w');
+    fs.writeSync(fd, 'tail', 8 << 20);
+    fs.closeSync(fd);
+    const blob = path.join(work.dir, `sparse-${format}.tar`);
+    execFileSync('tar', ['--sparse', `--format=${format}`, '-C', src, '-cf', blob, 'sparse']);
+    const err = await applyLayer({ blob, mediaType: MEDIA_TYPES.none, target, whiteouts: 'delete' }).catch((e: unknown) => e);
+    expect(isBerthError(err, 'INVALID_ARGUMENT')).toBe(true);
+  });
+});
+
 describe('applyLayer replaces existing entries', () => {
   it('by type: file over dir, dir over file, symlink over file; a dir over a dir merges', async () => {
     fs.mkdirSync(path.join(target, 'was-dir/sub'), { recursive: true });
