@@ -422,6 +422,7 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 		init_main(&c);
 	}
 	close(move_fd(&child_sock));
+	log_debug("%s: cloned %d (%s path), cgroup %s", o->id, pid, fast ? "fast" : "join", cgpath);
 	/* Without the fast path and with a pid namespace, this child forks the init and leaves. */
 	cr.pids[!fast && s.ns_on[NS_PID] ? 0 : 1] = pid;
 	if ((r = cg_attach(cgpath, pid, cgfd >= 0)) < 0)
@@ -439,6 +440,7 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 	st.pid = cr.pids[1];
 	st.start_time = proc_start_time(st.pid, NULL);
 	st.status = "created";
+	log_debug("%s: created, init %d", o->id, st.pid);
 	if ((r = state_save(dir, &st)) < 0)
 		return r;
 	if (o->pid_file) {

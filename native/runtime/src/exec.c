@@ -198,6 +198,7 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		_exit(1);
 	}
 	close(move_fd(&child_sock));
+	log_debug("%s: exec child %d joins namespaces 0x%x", o->id, pid, flags);
 	if ((r = cg_attach(st.cgroup, pid, cgfd >= 0)) < 0 || (r = sync_send(sock, SYNC_GO, 0, NULL)) < 0 ||
 	    (r = sync_expect(sock, SYNC_READY)) < 0) {
 		kill(pid, SIGKILL);
