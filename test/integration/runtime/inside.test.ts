@@ -299,11 +299,15 @@ describe('cgroups', () => {
   it('cgroup2 hugetlb and unified keys on the hybrid layout', () => {
     const ctl = '/sys/fs/cgroup/unified/cgroup.controllers';
     if (!fs.existsSync(ctl) || !fs.readFileSync(ctl, 'utf8').includes('hugetlb')) return;
-    const r = h.sh('cat /sys/fs/cgroup/unified/hugetlb.2MB.max', (c) => {
-      c.linux.resources = { ...c.linux.resources, hugepageLimits: [{ pageSize: '2MB', limit: 4 * 1024 * 1024 }] };
+    const r = h.sh('cat /sys/fs/cgroup/unified/hugetlb.2MB.max /sys/fs/cgroup/unified/cgroup.max.descendants', (c) => {
+      c.linux.resources = {
+        ...c.linux.resources,
+        hugepageLimits: [{ pageSize: '2MB', limit: 4 * 1024 * 1024 }],
+        unified: { 'cgroup.max.descendants': '7' },
+      };
     });
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe(`${4 * 1024 * 1024}\n`);
+    expect(r.stdout).toBe(`${4 * 1024 * 1024}\n7\n`);
   });
 
   it('the devices cgroup denies what the config does not allow', () => {
