@@ -132,6 +132,12 @@ describe('runtime CVE classes', () => {
       // EPERM / ETXTBSY: what we want
     }
     expect(wrote).toBe(false);
+    // From inside: a process exec'd into the created container attacks its pid 1, which is still
+    // the runtime waiting for `start`.
+    const inside = h.rt(['exec', id, '/bin/sh', '-c', 'readlink /proc/1/exe; echo pwned > /proc/1/exe && echo WROTE; echo done']);
+    expect(inside.stdout).toMatch(/^\/memfd:berth-runtime/);
+    expect(inside.stdout).not.toMatch(/WROTE/);
+    expect(inside.stdout).toMatch(/done/);
     expect(h.rt(['delete', id]).code).toBe(0);
     expect(crypto.createHash('sha256').update(fs.readFileSync(RUNTIME)).digest('hex')).toBe(before);
   });
