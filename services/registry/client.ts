@@ -3,7 +3,7 @@ import { BerthError } from '../errors.js';
 import type { Authorizer } from './auth.js';
 import type { Capability, RegistryEndpoint } from './hosts.js';
 import { MANIFEST_ACCEPT, MANIFEST_LIMIT, sha256, verify, type Descriptor } from './manifest.js';
-import { manifestReference, type Reference } from './reference.js';
+import { formatReference, manifestReference, type Reference } from './reference.js';
 import { isTlsFailure, NetworkError, readBody, send, type HttpResponse } from './transport.js';
 
 /**
@@ -62,7 +62,13 @@ export class RegistryClient {
   /** Resolves the reference to the descriptor of its manifest or index, with its verified bytes. */
   async resolve(): Promise<Resolved> {
     const name = manifestReference(this.ref);
-    const res = await this.request('resolve', `manifests/${name}`, { Accept: MANIFEST_ACCEPT });
+    let res: HttpResponse;
+    try {
+      res = await this.request('resolve', `manifests/${name}`, { Accept: MANIFEST_ACCEPT });
+    } catch (err) {
+      if (err instanceof HttpStatusError && err.status === 404) throw new BerthError('NOT_FOUND', `${formatReference(this.ref)}: not found (${err.message})`);
+      throw err;
+    }
     const bytes = await readBody(res, MANIFEST_LIMIT);
     const digest = sha256(bytes);
     if (this.ref.digest && digest !== this.ref.digest) {

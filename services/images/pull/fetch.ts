@@ -17,6 +17,8 @@ import type { Limiter } from './limit.js';
 export interface LayerFetch {
   /** Resolves once the blob is committed (size and digest verified). */
   readonly done: Promise<void>;
+  /** This pull runs the download (not another pull, not already stored). */
+  readonly owned: boolean;
   /** The blob's bytes: followed while downloading for the first caller, else read after done. */
   source(): Promise<AsyncIterable<Buffer>>;
   close(): Promise<void>;
@@ -78,13 +80,17 @@ export class ContentFetcher {
     if (this.adoptShared(ctx, desc)) {
       this.addLabels(ctx, desc.digest, {});
       ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: desc.size, total: desc.size, status: 'exists' });
-      return { done: Promise.resolve(), source: () => Promise.resolve(fromBlob()), close: () => Promise.resolve() };
+      return { done: Promise.resolve(), owned: false, source: () => Promise.resolve(fromBlob()), close: () => Promise.resolve() };
     }
     ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: 0, total: desc.size, status: 'waiting' });
     const file = deferred<GrowingFile | undefined>();
-    const { done, shared } = this.inflight.run(`${namespace}\0${desc.digest}`, () =>
-      this.limiter.run(() => this.download(ctx, desc, follow ? file.resolve : undefined)),
-    );
+    const key = `${namespace}\0${desc.digest}`;
+    const start = (onFile: ((f: GrowingFile | undefined) => void) | undefined): ReturnType<Inflight['run']> =>
+      this.inflight.run(key, () => this.limiter.run(() => this.download(ctx, desc, onFile)));
+    const first = start(follow ? file.resolve : undefined);
+    const shared = first.shared;
+    // The other pull may be cancelled or fail for its own reasons: then we fetch it ourselves.
+    const done = shared ? first.done.catch(() => start(undefined).done) : first.done;
     if (shared || !follow) file.resolve(undefined);
     // A failed download resolves `file` too: the follower is then never handed out.
     done.then(
@@ -98,6 +104,7 @@ export class ContentFetcher {
     let followed = false;
     return {
       done,
+      owned: !shared,
       source: async () => {
         const growing = await file.promise;
         if (growing && !followed) {

@@ -91,13 +91,14 @@ export class PullService {
     const fetches: LayerFetch[] = [];
     const started = Date.now();
     try {
-      const image = await this.run(ctx, opts, fetches);
+      // Waits on another pull's work do not watch our signal; this does.
+      const image = await untilAborted(this.run(ctx, opts, fetches), signal);
       await this.deps.leases.delete(namespace, lease.id);
       this.log.info('pulled', { ref: image.name, digest: image.target.digest, ms: Date.now() - started });
       return image;
     } catch (err) {
       abort.abort();
-      await Promise.allSettled(fetches.map((f) => f.done));
+      await Promise.allSettled(fetches.filter((f) => f.owned).map((f) => f.done));
       // Synchronous collection: once the call fails, nothing of this pull is left in the store.
       await this.deps.leases.delete(namespace, lease.id, true).catch((e: unknown) => this.log.warn('pull lease cleanup failed', { error: String(e) }));
       throw err;
@@ -181,4 +182,13 @@ function unpackable(manifests: Descriptor[], wanted: Platform[]): Descriptor[] {
     if (isBerthError(err, 'NOT_FOUND')) return [];
     throw err;
   }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new BerthError('CANCELLED', 'pull cancelled'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -50,8 +50,10 @@ export class Unpacker {
       this.leases.addResource(ctx.namespace, ctx.lease, { type: `snapshots/${SNAPSHOTTER}`, id: chain });
       if (this.snapshots.find(ctx.namespace, chain)?.kind === 'committed') continue;
       const parent = chains[i - 1] ?? '';
-      const { done } = this.inflight.run(`${ctx.namespace}\0${chain}`, () => this.applyOne(ctx, layer, chain, parent));
-      await done;
+      const run = (): ReturnType<Inflight['run']> => this.inflight.run(`${ctx.namespace}\0${chain}`, () => this.applyOne(ctx, layer, chain, parent));
+      const first = run();
+      // A concurrent pull unpacking this chain may be cancelled: then we unpack it ourselves.
+      await (first.shared ? first.done.catch(() => run().done) : first.done);
     }
     const top = chains[chains.length - 1];
     if (top === undefined) throw new BerthError('FAILED_PRECONDITION', 'image has no layers to unpack');

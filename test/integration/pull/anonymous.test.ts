@@ -64,6 +64,14 @@ describe('PullService: anonymous', () => {
     expect(r.services.content.list('arch-none')).toEqual([]);
   });
 
+  it('reports a missing tag as NOT_FOUND, leaving nothing', async () => {
+    await expect(r.puller.pull('missing', `${host()}/multi:no-such-tag`)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      message: expect.stringMatching(/^127\.0\.0\.1:\d+\/multi:no-such-tag: not found \(GET http:\/\/.*HTTP 404/),
+    });
+    expect(r.services.leases.list('missing')).toEqual([]);
+  });
+
   it('refuses a reference that does not parse before touching the network', async () => {
     await expect(r.puller.pull('bad', `${host()}/UPPER/case:latest`)).rejects.toThrow(/invalid repository component/);
   });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureManifest, registryFixtures } from '../../helpers/registry.js';
 import { expectStoredLikeCtr, openPullRoot, recorder, type PullRoot } from './harness.js';
+import type { LayerProgress } from '../../../services/images/pull/types.js';
 import { startProxy, type Proxy } from './proxy.js';
 
 /** Concurrent pulls in one daemon share the layers they have in common. */
@@ -53,5 +54,36 @@ describe('PullService: concurrent pulls', () => {
     await r.puller.pull('other-ns', `${proxy.host}/multi:latest`);
     expectStoredLikeCtr(r.services, 'other-ns', fixtureManifest('multi'), '127.0.0.1', 'multi');
     expect(proxy.requests.slice(before).filter((q) => q.path.includes('/blobs/'))).toEqual([]);
+  });
+
+  it('fetches a layer itself when the pull it was waiting for is cancelled', async () => {
+    const root = await openPullRoot();
+    const big = fixtureManifest('multi').layers.reduce((a, b) => (b.size > a.size ? b : a));
+    const abort = new AbortController();
+    const stalling = await startProxy({
+      ip: '127.0.0.1',
+      upstream: registryFixtures().host,
+      fault: (req, nth) => (req.path.endsWith(big.digest) && nth === 1 ? { kind: 'stall', after: 1000, onStall: () => abort.abort() } : undefined),
+    });
+    try {
+      const ref = `${stalling.host}/multi:latest`;
+      // The second pull starts once the first one is downloading the big layer, so it waits on it.
+      let startSecond: () => void = () => undefined;
+      const downloading = new Promise<void>((resolve) => (startSecond = resolve));
+      const onProgress = (p: LayerProgress): void => {
+        if (p.digest === big.digest && p.status === 'downloading') startSecond();
+      };
+      const [cancelled, waiting] = await Promise.allSettled([
+        root.puller.pull('cancel', ref, { signal: abort.signal }, onProgress),
+        downloading.then(() => root.puller.pull('cancel', ref)),
+      ]);
+      expect(cancelled.status).toBe('rejected');
+      expect(waiting.status === 'rejected' ? String(waiting.reason) : 'fulfilled').toBe('fulfilled');
+      expectStoredLikeCtr(root.services, 'cancel', fixtureManifest('multi'), '127.0.0.1', 'multi');
+      expect(stalling.requests.filter((q) => q.path.endsWith(big.digest))).toHaveLength(2);
+    } finally {
+      await stalling.close();
+      await root.dispose();
+    }
   });
 });
