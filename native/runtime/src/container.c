@@ -416,6 +416,7 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 	if (pid == 0) {
 		close(sock);
 		close(cgfd);
+		close(reader);
 		struct init_ctx c = {.s = &s, .rootfs = rootfs, .cgpath = cgpath, .sock = child_sock, .fifo_fd = fifo_fd,
 				     .console_fd = console, .preserve_fds = o->preserve_fds, .fast = fast,
 				     .new_keyring = !o->no_new_keyring, .seccomp = seccomp};
