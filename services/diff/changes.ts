@@ -108,6 +108,8 @@ function isOpaque(dir: string): boolean {
 
 /** Whether a lower and an upper entry are the same as far as a layer can tell. */
 function sameEntry(lowerPath: string, lower: fs.Stats, upperPath: string, upper: fs.Stats): boolean {
+  // An overlay shows an untouched lower file as that very inode: nothing to compare.
+  if (!lower.isDirectory() && lower.dev === upper.dev && lower.ino === upper.ino) return true;
   if (lower.mode !== upper.mode || lower.uid !== upper.uid || lower.gid !== upper.gid) return false;
   if (lower.isSymbolicLink()) return fs.readlinkSync(lowerPath) === fs.readlinkSync(upperPath) && sameXattrs(lowerPath, upperPath);
   if (lower.isCharacterDevice() || lower.isBlockDevice()) {
