@@ -1,8 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeNamespaceCgroups } from '../../helpers/cgroups.js';
 import { useBerthd } from '../../helpers/berthd.js';
-import { ctr } from '../../helpers/ctr.js';
+import { ctr, uniqueName } from '../../helpers/ctr.js';
 import { apiClient } from '../../helpers/grpc.js';
 import { fixtureImage, fixtureLayerPaths, fixtureManifest } from '../../helpers/registry.js';
+import { configWithShim } from '../../helpers/shims.js';
 import { chainId, mountImage } from '../../helpers/snapshots.js';
 import { compareTrees, expectedTree, snapshotTree } from '../../helpers/tree.js';
 
@@ -66,5 +68,39 @@ describe('berth.services.pull.v1.Pull', () => {
     } finally {
       api.close();
     }
+  });
+});
+
+describe('berth.services.pull.v1.Pull then ctr run', () => {
+  // containerd's runc shim: the container runs from the snapshots our pull committed.
+  const daemon = useBerthd({ args: ['--config', configWithShim('/usr/bin/containerd-shim-runc-v2')] });
+  const ns = uniqueName('pullrun');
+
+  afterAll(async () => {
+    expect(await removeNamespaceCgroups(ns)).toEqual([]);
+  });
+
+  it('runs a container from a Pull-ed image', async () => {
+    const api = apiClient(daemon().address);
+    try {
+      await api.serverStream(PULL, { ref: fixtureImage('busybox').ref }, ns);
+    } finally {
+      api.close();
+    }
+    const r = await ctr(daemon().address, ['run', '--rm', fixtureImage('busybox').ref, uniqueName('echo'), 'echo', 'pulled'], { namespace: ns });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('pulled\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('leaves an index image complete for ctr images check (host platform only fetched)', async () => {
+    const api = apiClient(daemon().address);
+    try {
+      await api.serverStream(PULL, { ref: fixtureImage('multiarch').ref }, ns);
+    } finally {
+      api.close();
+    }
+    const r = await ctr(daemon().address, ['images', 'check'], { namespace: ns });
+    expect(r.stdout).toMatch(new RegExp(`${fixtureImage('multiarch').ref.replace(/[.]/g, '\\.')}\\s+application/vnd\\.oci\\.image\\.index\\.v1\\+json\\s+sha256:[0-9a-f]+\\s+complete \\((\\d+)/\\1\\)`));
   });
 });
