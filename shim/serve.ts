@@ -32,8 +32,10 @@ export async function serveCommand(args: ShimArgs): Promise<void> {
     () => service?.taskCount ?? 0,
     () => {
       log(`no tasks left: exiting (${events.pendingCount} events to deliver)`);
-      // Closing synchronously removes the socket file before any new `start` can look for it.
-      void server.close().then(() => events.flush(FINAL_FLUSH_MS)).then(() => process.exit(0));
+      // The socket file goes now, before a new `start` could launch a shim on the same path;
+      // connections close a turn later, so the answer to a Shutdown call still goes out.
+      void server.stopListening();
+      setImmediate(() => void server.close().then(() => events.flush(FINAL_FLUSH_MS)).then(() => process.exit(0)));
     },
     EXIT_GRACE_MS,
   );

@@ -94,11 +94,20 @@ export class TtrpcServer {
     });
   }
 
-  async close(): Promise<void> {
-    for (const socket of this.connections) socket.destroy();
+  /**
+   * Stops accepting connections and removes the socket file, synchronously, while open
+   * connections keep being served (so an answer already being sent still goes out).
+   */
+  stopListening(): Promise<void> {
     const listener = this.listener;
     this.listener = undefined;
-    if (listener) await new Promise<void>((resolve) => listener.close(() => resolve()));
+    if (!listener) return Promise.resolve();
+    return new Promise<void>((resolve) => listener.close(() => resolve()));
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.connections) socket.destroy();
+    await this.stopListening();
   }
 
   private onFrame(socket: net.Socket, frame: Frame, inflight: Set<AbortController>): void {

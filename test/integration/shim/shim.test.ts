@@ -255,7 +255,7 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     expect(second.address).toBe(first.address);
     await second.client.call('Delete', { id: 're2' });
     const before = Number((await second.client.call('Connect', { id: '' })).shim_pid);
-    await second.client.call('Shutdown', { id: 're2' }).catch(() => undefined);
+    await second.client.call('Shutdown', { id: 're2' });
     expect(await waitPidGone(before, 30_000)).toBe(true);
     const third = await createTask('re3', ['true'], pod);
     const after = Number((await third.client.call('Connect', { id: '' })).shim_pid);
