@@ -5,7 +5,7 @@ import { useBerthd } from '../helpers/berthd.js';
 import { configWithShim, SHIMS } from '../helpers/shims.js';
 import { removeNamespaceCgroups } from '../helpers/cgroups.js';
 import { ctr, uniqueName } from '../helpers/ctr.js';
-import { mountsUnder } from '../helpers/cleanup.js';
+import { mountsUnder, processesUnder } from '../helpers/cleanup.js';
 import { fixtureImage } from '../helpers/registry.js';
 
 const COUNT = 20;
@@ -65,5 +65,7 @@ describe.each(SHIMS)('tasks across a berthd kill -9 with %s', (_name, shimBinary
     for (const id of ids.slice(2)) expect((await c(['task', 'delete', id])).code).toBe(0);
     for (const id of ids) expect((await c(['containers', 'rm', id])).code).toBe(0);
     expect(await mountsUnder(join(daemon().state, 'tasks'))).toEqual([]);
+    // Only berthd itself may remain: every shim exits once its last task is deleted.
+    await eventually(async () => (await processesUnder(daemon().state)).every((pid) => pid === daemon().proc.pid), 15_000);
   });
 });
