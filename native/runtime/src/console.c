@@ -16,19 +16,19 @@
 #include <sys/wait.h>
 #include <termios.h>
 
-int console_connect(const char *path)
+int unix_connect(const char *path, const char *what)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof addr.sun_path)
-		return fail(ENAMETOOLONG, "console socket `%s`", path);
+		return fail(ENAMETOOLONG, "%s `%s`", what, path);
 	strcpy(addr.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fail(errno, "console socket");
+		return fail(errno, "%s", what);
 	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
 		int e = errno;
 		close(fd);
-		return fail(e, "connect to console socket `%s`", path);
+		return fail(e, "connect to %s `%s`", what, path);
 	}
 	return fd;
 }

@@ -80,25 +80,6 @@ static int write_idmaps(pid_t pid, const struct spec *s)
 	return 0;
 }
 
-static void hook_state(struct buf *b, const struct spec *s, const char *id, const char *status, pid_t pid,
-		       const char *bundle)
-{
-	buf_printf(b, "{\"ociVersion\":\"%s\",\"id\":", OCI_VERSION);
-	buf_json_str(b, id);
-	buf_printf(b, ",\"status\":\"%s\",\"pid\":%d,\"bundle\":", status, pid);
-	buf_json_str(b, bundle);
-	buf_printf(b, ",\"annotations\":{");
-	JFOR(kv, s->annotations) {
-		if (kv->type != J_STR)
-			continue;
-		buf_printf(b, "%s", kv == s->annotations->child ? "" : ",");
-		buf_json_str(b, kv->key);
-		buf_printf(b, ":");
-		buf_json_str(b, kv->s);
-	}
-	buf_printf(b, "}}");
-}
-
 /* ---- the container's init, in the cloned child ---- */
 
 struct init_ctx {
@@ -109,6 +90,7 @@ struct init_ctx {
 	bool new_keyring;
 	bool got_go;
 	void *seccomp;
+	int listener; /* seccomp listenerPath, connected */
 };
 
 static void close_ns_fds(int (*fds)[NS_COUNT])
@@ -199,8 +181,9 @@ static int init_run(struct init_ctx *c)
 	if (s->ns_on[NS_CGROUP] && !s->ns_path[NS_CGROUP] && unshare(CLONE_NEWCGROUP) < 0)
 		return fail(errno, "create cgroup namespace");
 	struct sync_msg hs = {0};
+	/* The parent answers with the state (and the init's pid), which hooks and a seccomp agent get. */
 	bool hooks = s->hooks[HOOK_PRESTART].n || s->hooks[HOOK_CREATE_RUNTIME].n || s->hooks[HOOK_CREATE_CONTAINER].n ||
-		     s->hooks[HOOK_START_CONTAINER].n;
+		     s->hooks[HOOK_START_CONTAINER].n || c->listener >= 0;
 	if (hooks) {
 		if ((r = sync_send(c->sock, SYNC_HOOKS, 0, NULL)) < 0 || (r = sync_recv(c->sock, &hs)) < 0)
 			return r;
@@ -217,8 +200,10 @@ static int init_run(struct init_ctx *c)
 	cleanup_free char *exe = NULL;
 	/* Seccomp is loaded in process_finalize: what follows it is only what a profile must allow
 	 * anyway (sync message, exec fifo, execve). */
+	cleanup_free char *pstate = c->listener >= 0 ? seccomp_process_state(s->seccomp, hs.value, hs.text) : NULL;
+	struct seccomp_load sl = {c->seccomp, c->listener, pstate};
 	if ((r = process_find_exec(&s->proc, &exe)) < 0 || (r = process_close_fds(c->preserve_fds)) < 0 ||
-	    (r = process_finalize(&s->proc, c->seccomp)) < 0)
+	    (r = process_finalize(&s->proc, &sl)) < 0)
 		return r;
 	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
 		return fail(errno, "prctl");
@@ -321,13 +306,13 @@ static int parent_loop(int sock, struct created *cr, const struct spec *s, const
 			st->start_time = proc_start_time(st->pid, NULL);
 			if ((r = state_save(dir, st)) < 0)
 				return r;
-			hook_state(&b, s, id, "creating", cr->pids[1], bundle);
+			state_hook_json(&b, s->annotations, id, "creating", cr->pids[1], bundle);
 			if ((r = run_hooks(s->hooks[HOOK_PRESTART].v, s->hooks[HOOK_PRESTART].n, "prestart", b.p)) < 0 ||
 			    (r = run_hooks(s->hooks[HOOK_CREATE_RUNTIME].v, s->hooks[HOOK_CREATE_RUNTIME].n, "createRuntime", b.p)) < 0)
 				return r;
 			if (b.len >= sizeof m.text)
 				return fail(E2BIG, "hook state too large");
-			if ((r = sync_send(sock, SYNC_HOOKS_DONE, 0, b.p)) < 0)
+			if ((r = sync_send(sock, SYNC_HOOKS_DONE, cr->pids[1], b.p)) < 0)
 				return r;
 			break;
 		}
@@ -363,8 +348,13 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 	void *seccomp cleanup_seccomp = NULL;
 	if (s.seccomp && (r = seccomp_build(s.seccomp, &seccomp)) < 0)
 		return r;
+	const char *lpath = NULL;
+	cleanup_close int listener = -1;
+	if (s.seccomp && jstr(s.seccomp, "listenerPath", &lpath) == 0 && lpath && *lpath &&
+	    (listener = unix_connect(lpath, "seccomp listener")) < 0)
+		return listener;
 	cleanup_close int console = o->console_fd >= 0 ? dup(o->console_fd) : -1;
-	if (o->console_socket && (console = console_connect(o->console_socket)) < 0)
+	if (o->console_socket && (console = unix_connect(o->console_socket, "console socket")) < 0)
 		return console;
 
 	if (mkdir(o->root, 0700) < 0 && errno != EEXIST && (r = mkdir_p(o->root, 0700)) < 0)
@@ -419,7 +409,7 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 		close(reader);
 		struct init_ctx c = {.s = &s, .rootfs = rootfs, .cgpath = cgpath, .sock = child_sock, .fifo_fd = fifo_fd,
 				     .console_fd = console, .preserve_fds = o->preserve_fds, .fast = fast,
-				     .new_keyring = !o->no_new_keyring, .seccomp = seccomp};
+				     .new_keyring = !o->no_new_keyring, .seccomp = seccomp, .listener = listener};
 		init_main(&c);
 	}
 	close(move_fd(&child_sock));
@@ -516,7 +506,7 @@ int container_start(const char *root, const char *id, int fifo_reader)
 	}
 	if (poststart) {
 		cleanup_buf struct buf b = {0};
-		hook_state(&b, &s, id, "running", st.pid, st.bundle);
+		state_hook_json(&b, s.annotations, id, "running", st.pid, st.bundle);
 		if ((r = run_hooks(s.hooks[HOOK_POSTSTART].v, s.hooks[HOOK_POSTSTART].n, "poststart", b.p)) < 0)
 			return r;
 	}
@@ -567,7 +557,7 @@ static int destroy(const char *root, const struct cstate *st)
 	cleanup_free char *text = NULL;
 	if (load_spec_of(root, st->id, &s, &text) == 0 && s.hooks[HOOK_POSTSTOP].n) {
 		cleanup_buf struct buf b = {0};
-		hook_state(&b, &s, st->id, "stopped", 0, st->bundle);
+		state_hook_json(&b, s.annotations, st->id, "stopped", 0, st->bundle);
 		if (run_hooks(s.hooks[HOOK_POSTSTOP].v, s.hooks[HOOK_POSTSTOP].n, "poststop", b.p) < 0)
 			log_error(g_err);
 	}

@@ -98,7 +98,7 @@ static int build_process(const struct exec_opts *o, struct spec *s, struct jdoc 
 	return 0;
 }
 
-struct exec_child { int sock, pidfd, flags, console, preserve; const struct process *p; void *seccomp; };
+struct exec_child { int sock, pidfd, flags, console, preserve; const struct process *p; struct seccomp_load sl; };
 
 static int exec_child_run(struct exec_child *c)
 {
@@ -117,7 +117,7 @@ static int exec_child_run(struct exec_child *c)
 		close(c->console);
 	cleanup_free char *exe = NULL;
 	if ((r = process_find_exec(c->p, &exe)) < 0 || (r = process_close_fds(c->preserve)) < 0 ||
-	    (r = process_finalize(c->p, c->seccomp)) < 0)
+	    (r = process_finalize(c->p, &c->sl)) < 0)
 		return r;
 	/* A detached process outlives this runtime: no death signal from here on. */
 	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
@@ -154,7 +154,7 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		return r;
 	/* In the foreground without --console-socket, the terminal is proxied to our own stdio. */
 	cleanup_close int console = -1, proxy = -1;
-	if (o->console_socket && (console = console_connect(o->console_socket)) < 0)
+	if (o->console_socket && (console = unix_connect(o->console_socket, "console socket")) < 0)
 		return console;
 	if (p.terminal && console < 0) {
 		int cp[2];
@@ -162,6 +162,16 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 			return fail(errno, "socketpair");
 		proxy = cp[0];
 		console = cp[1];
+	}
+	const char *lpath = NULL;
+	cleanup_close int listener = -1;
+	cleanup_free char *pstate = NULL;
+	if (s.seccomp && jstr(s.seccomp, "listenerPath", &lpath) == 0 && lpath && *lpath) {
+		if ((listener = unix_connect(lpath, "seccomp listener")) < 0)
+			return listener;
+		cleanup_buf struct buf b = {0};
+		state_hook_json(&b, s.annotations, o->id, status, st.pid, st.bundle);
+		pstate = seccomp_process_state(s.seccomp, st.pid, b.p);
 	}
 	cleanup_close int pidfd = syscall(SYS_pidfd_open, st.pid, 0);
 	if (pidfd < 0)
@@ -192,7 +202,7 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		close(cgfd);
 		close(proxy);
 		struct exec_child c = {.sock = child_sock, .pidfd = pidfd, .flags = flags, .console = console,
-					.preserve = o->preserve_fds, .p = &p, .seccomp = seccomp};
+					.preserve = o->preserve_fds, .p = &p, .sl = {seccomp, listener, pstate}};
 		exec_child_run(&c);
 		sync_send(c.sock, SYNC_ERROR, 0, g_err);
 		_exit(1);

@@ -62,7 +62,7 @@ static int enter_cwd(const char *cwd)
 	return 0;
 }
 
-int process_finalize(const struct process *p, void *seccomp)
+int process_finalize(const struct process *p, const struct seccomp_load *sl)
 {
 	int r;
 	for (size_t i = 0; i < p->n_rlimits; i++) {
@@ -73,7 +73,7 @@ int process_finalize(const struct process *p, void *seccomp)
 	if ((r = set_lsm(p)) < 0)
 		return r;
 	/* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we still have it. */
-	if (seccomp && !p->nnp && (r = seccomp_install(seccomp)) < 0)
+	if (sl && sl->ctx && !p->nnp && (r = seccomp_install(sl)) < 0)
 		return r;
 	for (int cap = 0; cap < 64; cap++)
 		if (!(p->caps[CAP_BOUNDING] & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
@@ -100,7 +100,7 @@ int process_finalize(const struct process *p, void *seccomp)
 		return r;
 	if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fail(errno, "set no_new_privs");
-	if (seccomp && p->nnp && (r = seccomp_install(seccomp)) < 0)
+	if (sl && sl->ctx && p->nnp && (r = seccomp_install(sl)) < 0)
 		return r;
 	return 0;
 }

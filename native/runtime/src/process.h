@@ -2,13 +2,15 @@
  * capabilities, no_new_privs, LSM labels, seccomp, cwd, and the fds it may keep. Shared by the
  * container's init and by `exec`. */
 #pragma once
+#include "seccomp.h"
 #include "spec.h"
 
-int console_connect(const char *path);
+/* A connected unix stream socket; `what` names it in errors. */
+int unix_connect(const char *path, const char *what);
 int console_setup(int sock, const struct process *p, bool bind_dev_console);
 int console_recv(int sock, bool wait);
 int console_proxy(int master);
-int process_finalize(const struct process *p, void *seccomp);
+int process_finalize(const struct process *p, const struct seccomp_load *sl);
 int process_find_exec(const struct process *p, char **out);
 /* Everything above 2 and the preserved fds is closed on exec; this also covers the fds the
  * caller leaked to us, which is what CVE-2024-21626 used. */

@@ -2,10 +2,11 @@
 
 #include <ctype.h>
 #include <seccomp.h>
+#include <sys/socket.h>
 
 const char *const seccomp_action_names[] = {"SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
 					    "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW",
-					    "SCMP_ACT_LOG", NULL};
+					    "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", NULL};
 const char *const seccomp_op_names[] = {"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ",
 					"SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ", NULL};
 const char *const seccomp_flag_names[] = {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
@@ -35,8 +36,10 @@ static int action(const struct jv *o, const char *name, uint32_t *out)
 		*out = SCMP_ACT_TRACE(has ? ret : EPERM);
 		return 0;
 	}
-	if (!strcmp(name, "SCMP_ACT_NOTIFY"))
-		return fail(0, "seccomp: SCMP_ACT_NOTIFY needs a listener, which berth-runtime does not support");
+	if (!strcmp(name, "SCMP_ACT_NOTIFY")) {
+		*out = SCMP_ACT_NOTIFY;
+		return 0;
+	}
 	return fail(0, "seccomp: unknown action `%s`", name);
 }
 
@@ -110,6 +113,10 @@ int seccomp_build(const struct jv *cfg, void **out)
 	} else if ((r = action(&defo, def, &defact)) < 0) {
 		return r;
 	}
+	const char *listener = NULL;
+	if ((r = jstr(cfg, "listenerPath", &listener)) < 0)
+		return fail_ctx(r, "seccomp");
+	bool notify = defact == SCMP_ACT_NOTIFY;
 	scmp_filter_ctx ctx = seccomp_init(defact);
 	if (!ctx)
 		return fail(EINVAL, "seccomp_init");
@@ -159,6 +166,7 @@ int seccomp_build(const struct jv *cfg, void **out)
 			return r;
 		if (act == defact)
 			continue;
+		notify |= act == SCMP_ACT_NOTIFY;
 		JFOR(n, names) {
 			if (n->type != J_STR)
 				return fail(0, "seccomp.syscalls: names must be strings");
@@ -170,13 +178,53 @@ int seccomp_build(const struct jv *cfg, void **out)
 				return r;
 		}
 	}
+	if (notify && (!listener || !*listener))
+		return fail(0, "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath");
 	return 0;
 }
 
-int seccomp_install(void *ctx)
+char *seccomp_process_state(const struct jv *cfg, pid_t pid, const char *state_json)
 {
-	int r = seccomp_load(ctx);
-	return r < 0 ? fail(-r, "load the seccomp filter") : 0;
+	const char *meta = "";
+	jstr(cfg, "listenerMetadata", &meta);
+	struct buf b = {0};
+	buf_printf(&b, "{\"ociVersion\":\"1.1.0\",\"fds\":[\"seccompFd\"],\"pid\":%d,\"metadata\":", pid);
+	buf_json_str(&b, meta ? meta : "");
+	buf_printf(&b, ",\"state\":%s}", state_json);
+	return b.p;
+}
+
+static int send_notify_fd(int sock, int fd, const char *msg)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {(void *)msg, strlen(msg)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return fail(errno, "send the seccomp notify fd to the listener");
+	return 0;
+}
+
+/* The notify fd leaves at once: until the agent has it, a notified syscall of ours would block. */
+int seccomp_install(const struct seccomp_load *l)
+{
+	int r = seccomp_load(l->ctx);
+	if (r < 0)
+		return fail(-r, "load the seccomp filter");
+	if (l->listener < 0)
+		return 0;
+	cleanup_close int nfd = seccomp_notify_fd(l->ctx);
+	if (nfd < 0)
+		return fail(-nfd, "seccomp notify fd");
+	if ((r = send_notify_fd(l->listener, nfd, l->state)) < 0)
+		return r;
+	close(l->listener);
+	return 0;
 }
 
 void seccomp_free_ptr(void **ctx)

@@ -4,7 +4,12 @@
 #include "json.h"
 
 int seccomp_build(const struct jv *cfg, void **out);
-int seccomp_install(void *ctx);
+
+/* What the process loads: the filter and, for SCMP_ACT_NOTIFY, the connected listenerPath socket
+ * and the containerProcessState to send with the notify fd (runtime-spec seccomp agent). */
+struct seccomp_load { void *ctx; int listener; const char *state; };
+int seccomp_install(const struct seccomp_load *l);
+char *seccomp_process_state(const struct jv *cfg, pid_t pid, const char *state_json);
 void seccomp_free_ptr(void **ctx);
 #define cleanup_seccomp __attribute__((cleanup(seccomp_free_ptr)))
 /* For `features` and `spec`. */

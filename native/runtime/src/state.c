@@ -130,3 +130,22 @@ void state_json(struct buf *b, const char *root, const struct cstate *st, const 
 	/* runc's order: annotations, then owner. */
 	buf_printf(b, ",%s\"owner\":%s\"\"%s}", nl, sp, pretty ? "\n" : "");
 }
+
+void state_hook_json(struct buf *b, const struct jv *annotations, const char *id, const char *status, pid_t pid,
+		     const char *bundle)
+{
+	buf_printf(b, "{\"ociVersion\":\"%s\",\"id\":", "1.1.0");
+	buf_json_str(b, id);
+	buf_printf(b, ",\"status\":\"%s\",\"pid\":%d,\"bundle\":", status, pid);
+	buf_json_str(b, bundle);
+	buf_printf(b, ",\"annotations\":{");
+	JFOR(kv, annotations) {
+		if (kv->type != J_STR)
+			continue;
+		buf_printf(b, "%s", kv == annotations->child ? "" : ",");
+		buf_json_str(b, kv->key);
+		buf_printf(b, ":");
+		buf_json_str(b, kv->s);
+	}
+	buf_printf(b, "}}");
+}

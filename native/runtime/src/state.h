@@ -21,3 +21,6 @@ const char *state_status(const char *root, const struct cstate *st);
 /* runc's `state` JSON; annotations come from the container's saved config. */
 void state_json(struct buf *b, const char *root, const struct cstate *st, const char *status, bool pretty, const char *oci);
 uint64_t proc_start_time(pid_t pid, char *state_char);
+/* The state the runtime-spec hands to hooks and seccomp agents. */
+void state_hook_json(struct buf *b, const struct jv *annotations, const char *id, const char *status, pid_t pid,
+		     const char *bundle);

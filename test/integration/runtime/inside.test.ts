@@ -1,6 +1,7 @@
 // What a process sees from inside a berth-runtime container, for each config feature.
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Harness, type Json } from './harness.js';
 
@@ -167,6 +168,36 @@ describe('privileges', () => {
     expect(e.code).not.toBe(0);
     expect(e.stderr.trim().split('\n')).toHaveLength(1);
     expect(h.leftovers(e.id)).toEqual([]);
+  });
+
+  it('seccomp notify: the agent at listenerPath gets the notify fd and the process state', async () => {
+    const id = h.id();
+    const sock = path.join(h.dir, `${id}.agent`);
+    const out = path.join(h.dir, `${id}.state`);
+    const agent = spawn('python3', [path.join(path.dirname(new URL(import.meta.url).pathname), 'seccomp_agent.py'), sock, out]);
+    let fds = '';
+    agent.stdout.on('data', (d: Buffer) => (fds += d.toString()));
+    const done = new Promise<number>((res) => agent.on('exit', (c) => res(c ?? -1)));
+    for (let i = 0; i < 500 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
+    const b = h.bundle(id, (c) => {
+      c.root.readonly = false;
+      c.process.args = ['/bin/sh', '-c', 'mkdir /tmp/notified; echo "rc=$?"'];
+      c.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        listenerPath: sock,
+        listenerMetadata: 'meta-1',
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+      };
+    });
+    const r = h.rt(['run', '--bundle', b, id]);
+    expect(await done).toBe(0);
+    expect(fds.trim()).toBe('1');
+    expect(r.stderr).toMatch(/Function not implemented/);
+    expect(r.stdout).toBe('rc=1\n');
+    const st = JSON.parse(fs.readFileSync(out, 'utf8')) as Json;
+    expect(st).toMatchObject({ ociVersion: '1.1.0', fds: ['seccompFd'], metadata: 'meta-1', state: { id, status: 'creating', bundle: b } });
+    expect(st.pid).toBeGreaterThan(1);
+    expect(st.state.pid).toBe(st.pid);
   });
 
   it('closes every fd but 0-2 and the preserved ones', () => {
