@@ -165,8 +165,10 @@ export class LayerWriter {
   }
 
   private remove(hostPath: string): void {
+    const stat = fs.lstatSync(hostPath, { throwIfNoEntry: false });
+    if (stat === undefined) return;
     fs.rmSync(hostPath, { recursive: true, force: true });
-    this.resolver.forget(hostPath);
+    this.resolver.forget(hostPath, stat.isSymbolicLink());
     const below = `${hostPath}/`;
     for (const dir of this.dirTimes.keys()) {
       if (dir === hostPath || dir.startsWith(below)) this.dirTimes.delete(dir);

@@ -57,8 +57,16 @@ export class RootResolver {
     return dir === null ? null : `${dir}/${base}`;
   }
 
-  /** Drops cached directories at or below `hostPath`, which the apply just removed. */
-  forget(hostPath: string): void {
+  /**
+   * Drops what the removal of `hostPath` invalidates: cached directories at or below it, or, for a
+   * symlink, every cached name (names resolved through it do not show it in their host paths).
+   */
+  forget(hostPath: string, wasSymlink: boolean): void {
+    if (wasSymlink) {
+      this.dirs.clear();
+      this.dirs.set('', this.root);
+      return;
+    }
     const below = `${hostPath}/`;
     for (const [name, dir] of this.dirs) {
       if (dir === hostPath || dir.startsWith(below)) this.dirs.delete(name);

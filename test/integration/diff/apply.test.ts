@@ -203,6 +203,19 @@ describe('applyLayer replaces existing entries', () => {
     expect(fs.statSync(path.join(target, 'merge')).mode & 0o777).toBe(0o711);
   });
 
+  it('a directory over a symlinked directory: later entries go into the new directory', async () => {
+    await apply([
+      { name: 'real/', type: 'directory' },
+      { name: 'a', type: 'symlink', linkname: 'real' },
+      { name: 'a/through-link', data: 'x' },
+      { name: 'a/', type: 'directory' },
+      { name: 'a/inside', data: 'y' },
+    ]);
+    expect(fs.lstatSync(path.join(target, 'a')).isDirectory()).toBe(true);
+    expect(fs.readdirSync(path.join(target, 'a'))).toEqual(['inside']);
+    expect(fs.readdirSync(path.join(target, 'real'))).toEqual(['through-link']);
+  });
+
   it('a file over a hardlinked file leaves the other link alone', async () => {
     await apply([
       { name: 'a', data: 'original' },
