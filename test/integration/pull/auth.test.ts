@@ -5,7 +5,7 @@ import { runOk } from '../../helpers/exec.js';
 import { fixtureManifest } from '../../helpers/registry.js';
 import { scratchDir } from '../../helpers/scratch.js';
 import { expectStoredLikeCtr, openPullRoot, type PullRoot } from './harness.js';
-import { htpasswdAuth, startAuthRegistry, tokenAuth, type TestRegistry } from './registries.js';
+import { htpasswdAuth, startSecuredRegistry, tokenAuth, type TestRegistry } from './registries.js';
 import { startTokenServer, type TokenServer } from './token-server.js';
 
 async function dockerConfig(dir: string, name: string, host: string, user: string, password: string): Promise<string> {
@@ -23,7 +23,7 @@ describe('PullService: basic auth (htpasswd registry)', () => {
     dir = await scratchDir('basic-');
     const htpasswd = await runOk('htpasswd', ['-Bbn', 'alice', 's3cret']);
     await writeFile(join(dir, 'htpasswd'), htpasswd.stdout);
-    registry = await startAuthRegistry(dir, htpasswdAuth(join(dir, 'htpasswd')), ['multi']);
+    registry = await startSecuredRegistry(dir, { auth: htpasswdAuth(join(dir, 'htpasswd')) }, ['multi']);
   });
   afterAll(async () => {
     await Promise.all(roots.map((r) => r.dispose()));
@@ -61,7 +61,7 @@ describe('PullService: bearer token auth (registry verifies our test-signed toke
   beforeAll(async () => {
     dir = await scratchDir('token-');
     tokens = await startTokenServer(dir, { bob: 'hunter2' });
-    registry = await startAuthRegistry(dir, tokenAuth(tokens.realm, tokens.service, tokens.issuer, tokens.certPath), ['multi', 'multiarch']);
+    registry = await startSecuredRegistry(dir, { auth: tokenAuth(tokens.realm, tokens.service, tokens.issuer, tokens.certPath) }, ['multi', 'multiarch']);
   });
   afterAll(async () => {
     await Promise.all(roots.map((r) => r.dispose()));

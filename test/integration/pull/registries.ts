@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitPidGone } from '../../helpers/cleanup.js';
@@ -30,7 +30,14 @@ export function freePort(ip = '127.0.0.1'): Promise<number> {
   });
 }
 
-function config(storage: string, host: string, auth: string): string {
+/** What a test registry adds to the plain config: an `auth:` section, TLS files. */
+export interface RegistrySecurity {
+  auth?: string;
+  tls?: { certificate: string; key: string };
+}
+
+function config(storage: string, host: string, security: RegistrySecurity): string {
+  const tls = security.tls ? `  tls:\n    certificate: ${security.tls.certificate}\n    key: ${security.tls.key}\n` : '';
   return `version: 0.1
 log:
   level: warn
@@ -41,27 +48,31 @@ storage:
     rootdirectory: ${storage}
 http:
   addr: ${host}
-${auth}`;
+${tls}${security.auth ?? ''}`;
 }
 
-/** Any HTTP answer on /v2/ (401 included) means the registry listens. */
-async function waitListening(url: string, proc: ChildProcess): Promise<boolean> {
+/** A TCP connection succeeding means the registry listens (any scheme, any auth). */
+async function waitListening(host: string, proc: ChildProcess): Promise<boolean> {
+  const [ip = '', port] = host.split(':');
   for (let i = 0; i < 200 && proc.exitCode === null && proc.signalCode === null; i++) {
-    try {
-      await fetch(url);
-      return true;
-    } catch {
-      await sleep(50);
-    }
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(Number(port), ip, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (up) return true;
+    await sleep(50);
   }
   return false;
 }
 
-async function start(dir: string, name: string, storage: string, auth: string): Promise<TestRegistry> {
+async function start(dir: string, name: string, storage: string, security: RegistrySecurity): Promise<TestRegistry> {
   const host = `127.0.0.1:${await freePort()}`;
   const file = join(dir, `${name}.yml`);
   const logPath = join(dir, `${name}.log`);
-  await writeFile(file, config(storage, host, auth));
+  await writeFile(file, config(storage, host, security));
   const log = openSync(logPath, 'a');
   const proc = spawn('/usr/bin/docker-registry', ['serve', file], { stdio: ['ignore', log, log] });
   closeSync(log);
@@ -71,17 +82,17 @@ async function start(dir: string, name: string, storage: string, auth: string): 
     if (!(await waitPidGone(proc.pid, 5_000))) proc.kill('SIGKILL');
     await waitPidGone(proc.pid, 5_000);
   };
-  if (!(await waitListening(`http://${host}/v2/`, proc))) {
+  if (!(await waitListening(host, proc))) {
     await stop();
     throw new Error(`registry ${name} did not start:\n${await readFile(logPath, 'utf8')}`);
   }
   return { host, stop };
 }
 
-/** Starts a registry with `auth` (a YAML `auth:` section) serving copies of `images`. */
-export async function startAuthRegistry(dir: string, auth: string, images: readonly FixtureImageName[]): Promise<TestRegistry> {
+/** Starts a registry with authentication and/or TLS serving copies of `images`. */
+export async function startSecuredRegistry(dir: string, security: RegistrySecurity, images: readonly FixtureImageName[]): Promise<TestRegistry> {
   const storage = join(dir, 'storage');
-  const loader = await start(dir, 'loader', storage, '');
+  const loader = await start(dir, 'loader', storage, {});
   try {
     const from = registryFixtures().host;
     for (const name of images) {
@@ -91,7 +102,16 @@ export async function startAuthRegistry(dir: string, auth: string, images: reado
   } finally {
     await loader.stop();
   }
-  return start(dir, 'auth', storage, auth);
+  return start(dir, 'secured', storage, security);
+}
+
+/** A self-signed certificate for 127.0.0.1 (the registry's TLS identity and its own CA). */
+export async function selfSignedCert(dir: string): Promise<{ certificate: string; key: string }> {
+  const certificate = join(dir, 'registry.crt');
+  const key = join(dir, 'registry.key');
+  await runOk('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2', '-keyout', key, '-out', certificate]);
+  return { certificate, key };
 }
 
 export function htpasswdAuth(path: string): string {
