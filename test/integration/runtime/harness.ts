@@ -96,7 +96,7 @@ export class Harness {
   private readonly cgroups = new Set<string>();
 
   constructor(name: string) {
-    this.tag = `bt-${name}-${process.pid}-${Date.now().toString(36)}`;
+    this.tag = `brt-${name}-${process.pid}-${Date.now().toString(36)}`;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-rt-${name}-`));
     // A container root in a user namespace maps to an unprivileged host uid: it must be able to
     // reach the bundle.
