@@ -1,21 +1,19 @@
 import { parseArgs } from './args.js';
-import { deleteCommand } from './delete.js';
-import { serveCommand } from './serve.js';
-import { startCommand } from './start.js';
 
 /**
  * berth-shim: containerd's runtime v2 shim contract. `start` and `delete` are what a daemon runs;
- * `serve` is the long-lived shim that `start` launches.
+ * `serve` is the long-lived shim that `start` launches. Each action loads only its own modules,
+ * because `start` and `delete` are short-lived processes on the task-creation path.
  */
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   switch (args.action) {
     case 'start':
-      return startCommand(args);
+      return (await import('./start.js')).startCommand(args);
     case 'delete':
-      return deleteCommand(args);
+      return (await import('./delete.js')).deleteCommand(args);
     case 'serve':
-      return serveCommand(args);
+      return (await import('./serve.js')).serveCommand(args);
     default:
       throw new Error(`unknown action ${JSON.stringify(args.action)} (want start, delete or serve)`);
   }

@@ -3,7 +3,8 @@ import type { ShimArgs } from './args.js';
 import { EventPublisher } from './events.js';
 import { Lifecycle } from './lifecycle.js';
 import { Reaper } from './reaper.js';
-import { TaskService, TASK_SERVICE } from './service.js';
+import { TASK_SERVICE } from './protocol.js';
+import { TaskService } from './service.js';
 import { TtrpcServer } from './ttrpc/server.js';
 
 /** Idle time before a shim without tasks exits, so the group's next task can still reuse it. */

@@ -10,14 +10,13 @@ import { loadBundleOptions, optionsFromAny, saveBundleOptions } from './options.
 import { runtimeRoot } from './paths.js';
 import { Container, Proc, type Exit } from './process.js';
 import type { Reaper } from './reaper.js';
+import { SHIM_VERSION } from './protocol.js';
 import { Runtime, type Stdio } from './runtime.js';
 import { FifoIO, nullStdio, type StdioPaths } from './stdio.js';
 import { timestamp, type Timestamp } from './time.js';
 import type { ServiceHandlers } from './ttrpc/server.js';
 import { Code, TtrpcError } from './ttrpc/status.js';
 
-export const TASK_SERVICE = 'containerd.task.v2.Task';
-export const SHIM_VERSION = 'berth-shim 0.1.0';
 
 /** The console master must arrive while the runtime runs; this bounds a runtime that never sends it. */
 const CONSOLE_TIMEOUT_MS = 10_000;

@@ -7,7 +7,7 @@ import { groupHash, groupKey } from './group.js';
 import { withLock } from './lock.js';
 import { optionsFromAnyBytes, saveBundleOptions } from './options.js';
 import { shimFile, shimSocketPath, stateDir } from './paths.js';
-import { TASK_SERVICE } from './service.js';
+import { TASK_SERVICE } from './protocol.js';
 import { TtrpcClient } from './ttrpc/client.js';
 import { Code, TtrpcError } from './ttrpc/status.js';
 
