@@ -14,6 +14,7 @@ import type { ShimLauncher } from '../tasks/service.js';
 import type { TaskShim } from '../tasks/shim.js';
 import { TtrpcTaskShim } from './ttrpc-shim.js';
 import { groupHash, groupKey } from '../../shim/group.js';
+import { optionsFromAnyBytes, saveBundleOptions } from '../../shim/options.js';
 
 export interface ShimManagerOptions {
   state: string;
@@ -106,13 +107,15 @@ export class ShimManager implements ShimLauncher {
   }
 
   async start(namespace: string, id: string, bundle: Bundle, options: AnyValue | undefined): Promise<TaskShim> {
+    const stdin = options ? encodeMessage(messageType('google.protobuf.Any'), options) : Buffer.alloc(0);
     if (this.binary === BERTH_SHIM) {
+      // What `start` would have recorded for this task: the runtime its options name.
+      saveBundleOptions(bundle.path, optionsFromAnyBytes(stdin));
       const reserved = await this.reserveGroupShim(namespace, id, bundle);
       if (reserved) return reserved;
     }
     const shimLog = this.followShimLog(bundle, id);
     const args = ['-namespace', namespace, '-address', this.opts.grpcAddress, '-publish-binary', packagePath('bin', 'berthd'), '-id', id, 'start'];
-    const stdin = options ? encodeMessage(messageType('google.protobuf.Any'), options) : Buffer.alloc(0);
     const res = await runShim(this.binary, args, bundle.path, this.env(), stdin);
     const address = res.stdout.trim();
     if (res.code !== 0 || !address) {

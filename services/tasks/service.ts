@@ -122,9 +122,11 @@ export class TaskService {
     this.creating.add(k);
     try {
       const bundle = await Bundle.create(this.state, namespace, container.id, bundleSpec(container.spec.value, container.labels), input.rootfs);
+      // As containerd does: without task options, the container's runtime options apply.
+      const options = input.options ?? container.runtime.options;
       let shim: TaskShim | undefined;
       try {
-        shim = await this.shims.start(namespace, container.id, bundle, input.options ?? container.runtime.options, container.labels);
+        shim = await this.shims.start(namespace, container.id, bundle, options, container.labels);
         await bundle.writeAddress(shim.address);
         const res = await shim.call<{ pid?: number }>('Create', {
           id: container.id,
@@ -134,7 +136,7 @@ export class TaskService {
           stdin: input.stdin,
           stdout: input.stdout,
           stderr: input.stderr,
-          options: input.options,
+          options,
         }, { namespace });
         const pid = res.pid ?? 0;
         this.track(namespace, container.id, bundle, shim, pid);

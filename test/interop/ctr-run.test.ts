@@ -35,6 +35,23 @@ describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
     expect((await c(['task', 'ls'])).stdout).not.toContain(id);
   });
 
+  it('uses the runtime binary that the runtime options name', async () => {
+    const keeper = uniqueName('keeper');
+    // A running task keeps the group's shim up, so the next task joins it rather than starting one.
+    expect((await c(['run', '-d', image(), keeper, 'sleep', '300'])).code).toBe(0);
+    try {
+      const viaRunc = await c(['run', '--rm', '--runc-binary', '/usr/sbin/runc', image(), uniqueName('runc'), 'echo', 'via-runc']);
+      expect(viaRunc.stdout).toBe('via-runc\n');
+      const missing = await c(['run', '--rm', '--runc-binary', '/nonexistent/runtime', image(), uniqueName('missing'), 'true']);
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('/nonexistent/runtime');
+    } finally {
+      await c(['task', 'kill', '-s', 'SIGKILL', keeper]);
+      await c(['task', 'delete', keeper]).then(async (d) => (d.code === 0 ? d : (await new Promise((res) => setTimeout(res, 300)), c(['task', 'delete', keeper]))));
+      await c(['containers', 'rm', keeper]);
+    }
+  });
+
   it('passes the exit status through', async () => {
     const r = await c(['run', '--rm', image(), uniqueName('exit'), 'sh', '-c', 'exit 3']);
     expect(r.code).toBe(3);
