@@ -6,7 +6,7 @@ import { cleanEntryName, splitName } from './entry-name.js';
 import { applyPathMeta, applyTimes, applyXattrs, entryMeta, type EntryMeta } from './entry-meta.js';
 import { copyParentDirMeta } from './parent-meta.js';
 import { RootResolver } from './root-resolver.js';
-import { classifyWhiteout, emptyOpaqueDir, makeOverlayWhiteout, markOverlayOpaque } from './whiteouts.js';
+import { WHITEOUT_META_PREFIX, classifyWhiteout, emptyOpaqueDir, makeOverlayWhiteout, markOverlayOpaque } from './whiteouts.js';
 
 export type WhiteoutMode = 'overlay' | 'delete';
 
@@ -53,6 +53,7 @@ export class LayerWriter {
   entry(header: Header, rawPax: Buffer | null): FileSink | null {
     const name = cleanEntryName(header.name);
     if (name === '') return null; // "./": the target's own metadata belongs to the snapshotter.
+    if (isAufsMetadata(name)) return null;
     const { parent, base } = splitName(name);
     const whiteout = classifyWhiteout(base);
     if (whiteout !== null) {
@@ -193,6 +194,12 @@ export class LayerWriter {
     const dir = this.resolver.existingDir(parent);
     if (dir !== null) emptyOpaqueDir(dir, this.written ?? new Set(), (hostPath) => this.remove(hostPath));
   }
+}
+
+// Old AUFS-based Docker kept bookkeeping directories (.wh..wh.plnk, .wh..wh.orph) at the layer
+// root; nothing in or under them belongs in a tree.
+function isAufsMetadata(name: string): boolean {
+  return name.startsWith(WHITEOUT_META_PREFIX);
 }
 
 // PAX-format sparse files look like regular files whose data starts with a block map; written

@@ -4,7 +4,7 @@ import { lsetxattr, mknod } from '../native/addon.js';
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 // Other ".wh..wh." names are AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): no meaning in a layer.
-const WHITEOUT_META_PREFIX = '.wh..wh.';
+export const WHITEOUT_META_PREFIX = '.wh..wh.';
 
 export type WhiteoutKind = { kind: 'opaque' } | { kind: 'remove'; name: string } | { kind: 'ignore' } | null;
 
