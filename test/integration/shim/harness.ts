@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, writeSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeMessage, encodeMessage, messageType, type Message } from '../../../services/server/protos.js';
 import { TtrpcClient, TtrpcServer, type CallContext } from '../../../shim/ttrpc/index.js';
@@ -9,8 +9,13 @@ import { TtrpcClient, TtrpcServer, type CallContext } from '../../../shim/ttrpc/
 export const SHIM_BIN = fileURLToPath(new URL('../../../bin/berth-shim', import.meta.url));
 export const TASK = 'containerd.task.v2.Task';
 export const NAMESPACE = 'shimtest';
-/** cgroups of test containers live under this parent in every v1 hierarchy. */
+/** cgroups of test containers live under this parent, then one per test state dir. */
 export const CGROUP_PARENT = 'berth-shim-test';
+
+/** The cgroup parent of one test state dir, so parallel test files never touch each other's. */
+function cgroupParent(dir: string): string {
+  return join(CGROUP_PARENT, basename(dir));
+}
 
 /** Encodes containerd.runc.v1.Options{binary_name} as the Any a daemon writes to `start`'s stdin. */
 export function runtimeOptionsAny(binary: string): { type_url: string; value: Buffer } {
@@ -43,7 +48,7 @@ export function makeBundle(dir: string, id: string, opts: BundleOptions): string
   spec.process.terminal = opts.terminal ?? false;
   spec.process.args = opts.args;
   spec.root.readonly = false;
-  spec.linux.cgroupsPath = `/${CGROUP_PARENT}/${id}`;
+  spec.linux.cgroupsPath = `/${cgroupParent(dir)}/${id}`;
   // No network namespace: nothing here needs one, and it keeps runc fast.
   spec.linux.namespaces = spec.linux.namespaces.filter((n) => n.type !== 'network');
   if (opts.annotations) spec.annotations = opts.annotations;
@@ -237,15 +242,19 @@ export class Fifos {
   }
 }
 
-/** Removes this test's cgroups (empty once their containers are deleted) from every hierarchy. */
-export function removeTestCgroups(): void {
+/**
+ * Removes the cgroups of the tests that used state dir `dir` (empty once their containers are
+ * gone) from every hierarchy, then the shared parent if no other test file still uses it.
+ */
+export function removeTestCgroups(dir: string): void {
   for (const controller of readdirSync('/sys/fs/cgroup')) {
-    const parent = join('/sys/fs/cgroup', controller, CGROUP_PARENT);
+    const parent = join('/sys/fs/cgroup', controller, cgroupParent(dir));
     if (!existsSync(parent)) continue;
     for (const child of readdirSync(parent, { withFileTypes: true })) {
       if (child.isDirectory()) tryRmdir(join(parent, child.name));
     }
     tryRmdir(parent);
+    tryRmdir(join('/sys/fs/cgroup', controller, CGROUP_PARENT));
   }
 }
 

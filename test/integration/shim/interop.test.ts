@@ -41,7 +41,7 @@ describe.skipIf(!existsSync(GO_SHIM))('ttrpc interop with containerd-shim-runc-v
     }
     await killProcessesUnder(dir);
     if (goSocket) rmSync(goSocket, { force: true });
-    removeTestCgroups();
+    removeTestCgroups(dir);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -52,7 +52,7 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     await sink.stop();
     // Shims name the state dir in their argv and containers are their descendants.
     await killProcessesUnder(dir);
-    removeTestCgroups();
+    removeTestCgroups(dir);
     rmSync(dir, { recursive: true, force: true });
   });
 
