@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packAny } from '../services/server/protos.js';
+import { cgroupV1Metrics } from './cgroup-metrics.js';
 import { ConsoleIO, ConsoleSocket } from './console.js';
 import type { EventPublisher } from './events.js';
 import { writeExitFile } from './exitfile.js';
@@ -123,9 +124,18 @@ export class TaskService {
       Wait: (r: ProcessRequest) => this.wait(r),
       Connect: (r: ProcessRequest) => this.connect(r),
       Shutdown: () => this.deps.lifecycle.shutdown(),
-      Stats: unimplemented('Stats: cgroup metrics (io.containerd.cgroups.v1.Metrics) are not in proto/ yet'),
+      Stats: (r: ProcessRequest) => this.stats(r),
       Checkpoint: unimplemented('Checkpoint: berth-shim does not checkpoint (no CRIU support)'),
     };
+  }
+
+  /** The task's cgroup statistics, from the cgroupsPath of its spec (containerd's Stats). */
+  private async stats(req: ProcessRequest): Promise<object> {
+    const c = this.container(req.id);
+    const spec = JSON.parse(readFileSync(join(c.bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
+    const cgroupsPath = spec.linux?.cgroupsPath;
+    if (!cgroupsPath) throw new TtrpcError(Code.FAILED_PRECONDITION, `task ${c.id}: its spec sets no linux.cgroupsPath to read statistics from`);
+    return { stats: await cgroupV1Metrics(cgroupsPath) };
   }
 
   private container(id: string | undefined): Container {
