@@ -11,6 +11,8 @@
 # The image is the test fixture busybox (test/fixtures/build-images.sh), served by a private
 # docker-registry on 127.0.0.1 and pulled into every daemon once before measuring. Each section
 # waits for a quiet machine first (at most QUIET_MAX s) and says how busy the machine was.
+# Sections 1, 2 and 4 also report the daemon side's CPU time (daemon + shims + OCI runtime calls,
+# from a cpuacct cgroup per daemon), which a busy machine distorts much less than wall time.
 #
 # Usage: bench/tasks/run.sh          (as root; needs ./bin/berthd, ctr, containerd, skopeo, jq)
 # Env:   ROUNDS_RUN=20 ROUNDS=5 N=20 QUIET_MAX=30 BERTHD=./bin/berthd
@@ -54,6 +56,9 @@ for k in "${KINDS[@]}"; do
   ns[$k]="bt-$tag-$k"
   pid[$k]=
 done
+# Each daemon runs in its own cpuacct cgroup, which its shims and OCI runtime calls inherit (the
+# containers move to /<ns>/<id>): its cpuacct.usage is the daemon side's CPU time.
+CPU_CG=/sys/fs/cgroup/cpuacct/bt-$tag-daemons
 
 # --- cleanup ----------------------------------------------------------------------------------
 
@@ -99,6 +104,7 @@ cleanup() {
   for s in $(runc_shim_sockets); do [ -S "$s" ] && rm -f "$s"; done
   for k in containerd berthd-runc; do rm -rf "/run/containerd/runc/${ns[$k]}"; done
   for k in "${KINDS[@]}"; do remove_cgroups "${ns[$k]}"; done
+  remove_cgroups "bt-$tag-daemons"
   if [ -n "${KEEP_LOGS:-}" ]; then
     find "$work" -mindepth 1 -not -name '*.log' -delete 2>/dev/null
     log "logs kept in $work"
@@ -162,6 +168,7 @@ start_kind() {
       start_daemon berthd "${dir[$k]}" --config "${dir[$k]}/berthd.toml" ;;
   esac
   pid[$k]=$daemon_pid
+  cpu_join "$k"
 }
 
 # The daemon's command for a restart (same as start_kind, without waiting).
@@ -173,7 +180,17 @@ spawn_kind() {
     berthd-runc) "$BERTHD" --root "$d/root" --state "$d/state" --address "$d/daemon.sock" "${BERTHD_ARGS[@]}" --config "$d/berthd.toml" >>"$d/daemon.log" 2>&1 & ;;
   esac
   pid[$k]=$!
+  cpu_join "$k"
 }
+
+# Moves daemon $1 into its CPU cgroup (no-op without cpuacct); call before it starts shims.
+cpu_join() {
+  [ -d "${CPU_CG%/*}" ] || return 0
+  mkdir -p "$CPU_CG/$1"
+  echo "${pid[$1]}" >"$CPU_CG/$1/cgroup.procs" 2>/dev/null || true
+}
+cpu_ns() { cat "$CPU_CG/$1/cpuacct.usage" 2>/dev/null || echo 0; }
+cpu_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
 
 daemon_log_tail() { tail -n "${2:-20}" "${dir[$1]}/daemon.log" | sed 's/^/    | /' >&2; }
 
@@ -249,15 +266,17 @@ order_for() {
 # --- section 1: ctr run --rm ------------------------------------------------------------------
 
 run_rm_once() {
-  local k=$1 r=$2 id="rm-$2" t0 t1
+  local k=$1 r=$2 id="rm-$2" t0 t1 u0 u1
   echo "$k $id" >>"$work/ids"
+  u0=$(cpu_ns "$k")
   t0=$(us)
   if c "$k" run --rm "$ref" "$id" /bin/true >"$work/out.log" 2>&1; then
     t1=$(us)
-    sample s1 "$k" "$(ms_between "$t0" "$t1")"
-    printf '   run --rm  round %2d  %-11s %7s ms\n' "$r" "$k" "$(ms_between "$t0" "$t1")"
+    u1=$(cpu_ns "$k")
+    sample s1 "$k" "$(ms_between "$t0" "$t1")" "$(cpu_ms "$u0" "$u1")"
+    printf '   run --rm  round %2d  %-11s %7s ms   daemon-side CPU %6s ms\n' "$r" "$k" "$(ms_between "$t0" "$t1")" "$(cpu_ms "$u0" "$u1")"
   else
-    sample s1 "$k" FAIL
+    sample s1 "$k" FAIL FAIL
     printf '   run --rm  round %2d  %-11s FAILED: %s\n' "$r" "$k" "$(tr '\n' ' ' <"$work/out.log")"
     daemon_log_tail "$k" 10
     c "$k" tasks rm -f "$id" >/dev/null 2>&1 || true
@@ -307,20 +326,24 @@ start_n() {
 }
 
 section_start_n() {
-  local r k res a b f
+  local r k res a b f u0 u1 cpu
   section_start s2 "2. $N concurrent ctr run -d IMAGE ID sleep 300 -> ctr task ls shows $N RUNNING, $ROUNDS rounds"
   for r in $(seq "$ROUNDS"); do
     printf '   round %d: machine busy %s%% over 1 s before it\n' "$r" "$(bg_busy 1)"
     for k in $(order_for "$r" berthd containerd); do
+      u0=$(cpu_ns "$k")
       res=$(start_n "$k" "c$r")
+      u1=$(cpu_ns "$k")
       read -r a b f <<<"$res"
-      sample s2 "$k" "$b" "$a"
+      cpu=FAIL
+      if [ "$b" != FAIL ]; then cpu=$(cpu_ms "$u0" "$u1"); fi
+      sample s2 "$k" "$b" "$a" "$cpu"
       if [ "$b" = FAIL ]; then
         printf '   %d x run -d  round %d  %-10s FAILED (%s ctr failed); first errors:\n' "$N" "$r" "$k" "$f"
         cat "$work"/run-c"$r"-*.log | sort | uniq -c | head -5 | sed 's/^/    | /'
         daemon_log_tail "$k" 10
       else
-        printf '   %d x run -d  round %d  %-10s %8s ms to %d RUNNING  (all ctr returned %s ms; %s ctr failed)\n' "$N" "$r" "$k" "$b" "$N" "$a" "$f"
+        printf '   %d x run -d  round %d  %-10s %8s ms to %d RUNNING  (all ctr returned %s ms; %s ctr failed)   daemon-side CPU %s ms\n' "$N" "$r" "$k" "$b" "$N" "$a" "$f" "$cpu"
       fi
       rm -f "$work"/run-c"$r"-*.log
       remove_all "$k" # untimed
@@ -390,11 +413,12 @@ section_memory() {
 task_pids() { c "$1" tasks ls 2>/dev/null | awk 'index($1, "m-") == 1 { print $1, $2, $3 }' | sort; }
 
 # SIGKILLs daemon $1 with N running and restarts it; sets r_api and r_run (ms from exec to the
-# first OK `ctr task ls` and to one listing N RUNNING; FAIL if never), r_alive (containers alive
+# first OK `ctr task ls` and to one listing N RUNNING; FAIL if never), r_cpu (daemon-side CPU ms
+# until then), r_alive (containers alive
 # while the daemon was down) and r_same (task pids unchanged). Not for $(...): the new daemon
 # must be this shell's child.
 restart_once() {
-  local k=$1 before after t0 t_api='' t_run='' out n alive=0 p
+  local k=$1 before after t0 t_api='' t_run='' out n alive=0 p u0 u1
   before=$(task_pids "$k")
   exec 3>&2 2>/dev/null # bash's "Killed" job notice
   kill -KILL "${pid[$k]}"
@@ -402,21 +426,22 @@ restart_once() {
   wait "${pid[$k]}" || true
   exec 2>&3 3>&-
   while read -r _ p _; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done <<<"$before"
+  u0=$(cpu_ns "$k")
   t0=$(us)
   spawn_kind "$k"
   for _ in $(seq 6000); do
     if out=$(c "$k" tasks ls 2>/dev/null); then
       [ -n "$t_api" ] || t_api=$(us)
       n=$(awk 'index($1, "m-") == 1 && $3 == "RUNNING" { n++ } END { print n + 0 }' <<<"$out")
-      [ "$n" -ge "$N" ] && { t_run=$(us); break; }
+      [ "$n" -ge "$N" ] && { t_run=$(us); u1=$(cpu_ns "$k"); break; }
     fi
     pid_gone "${pid[$k]}" && break
     [ $(($(us) - t0)) -gt 60000000 ] && break
   done
   after=$(task_pids "$k")
-  r_api=FAIL r_run=FAIL r_alive=$alive r_same=no
+  r_api=FAIL r_run=FAIL r_cpu=FAIL r_alive=$alive r_same=no
   [ -z "$t_api" ] || r_api=$(ms_between "$t0" "$t_api")
-  [ -z "$t_run" ] || r_run=$(ms_between "$t0" "$t_run")
+  [ -z "$t_run" ] || { r_run=$(ms_between "$t0" "$t_run"); r_cpu=$(cpu_ms "$u0" "$u1"); }
   [ "$before" != "$after" ] || r_same=yes
 }
 
@@ -431,12 +456,12 @@ section_restart() {
       if [ "$r_run" = FAIL ] || pid_gone "${pid[$k]}"; then
         printf '   restart  round %d  %-10s FAILED (first OK API call: %s ms; %s/%d containers alive while down)\n' "$r" "$k" "$r_api" "$r_alive" "$N"
         daemon_log_tail "$k" 15
-        sample s4 "$k" FAIL FAIL
+        sample s4 "$k" FAIL FAIL FAIL
         if pid_gone "${pid[$k]}"; then start_kind "$k"; fi
       else
-        printf '   restart  round %d  %-10s %7s ms to %d RUNNING  (first OK API call %s ms; %d/%d containers alive while down; task pids unchanged: %s)\n' \
-          "$r" "$k" "$r_run" "$N" "$r_api" "$r_alive" "$N" "$r_same"
-        sample s4 "$k" "$r_run" "$r_api"
+        printf '   restart  round %d  %-10s %7s ms to %d RUNNING  (first OK API call %s ms; %d/%d containers alive while down; task pids unchanged: %s)   daemon-side CPU %s ms\n' \
+          "$r" "$k" "$r_run" "$N" "$r_api" "$r_alive" "$N" "$r_same" "$r_cpu"
+        sample s4 "$k" "$r_run" "$r_api" "$r_cpu"
       fi
       sleep 1
     done
@@ -487,10 +512,13 @@ mrow() { # label col target
 printf '\n== summary (medians; ratio = berthd / containerd)\n'
 printf '%-58s %10s %12s %8s %8s\n' "" berthd containerd ratio target
 row "1. ctr run --rm /bin/true, ms (n=$(count_of s1 berthd)/$(count_of s1 containerd))" s1 3 "<= 0.5"
+row "   daemon-side CPU per run, ms" s1 4 ""
 b=$(median_of s1 berthd-runc)
-printf '   berthd + containerd-shim-runc-v2 (context), ms (n=%s): %s; ratio to containerd %s\n' "$(count_of s1 berthd-runc)" "${b:-n/a}" "$(ratio "$b" "$(median_of s1 containerd)")"
+printf '   berthd + containerd-shim-runc-v2 (context), ms (n=%s): %s, ratio to containerd %s; daemon-side CPU %s ms, ratio %s\n' \
+  "$(count_of s1 berthd-runc)" "${b:-n/a}" "$(ratio "$b" "$(median_of s1 containerd)")" "$(median_of s1 berthd-runc 4)" "$(ratio "$(median_of s1 berthd-runc 4)" "$(median_of s1 containerd 4)")"
 row "2. $N x run -d -> $N RUNNING, ms (n=$(count_of s2 berthd)/$(count_of s2 containerd))" s2 3 "<= 0.5"
 row "   (all $N ctr run -d returned), ms" s2 4 ""
+row "   daemon-side CPU per round, ms" s2 5 ""
 mrow "3. VmRSS daemon + shims + $N containers, MiB" 3 "<= 0.5"
 mrow "   PSS, same processes, MiB" 4 ""
 mrow "   daemon VmRSS, MiB" 5 ""
@@ -498,6 +526,7 @@ mrow "   shim-side processes VmRSS, MiB" 7 ""
 mrow "   container processes VmRSS, MiB" 9 ""
 row "4. SIGKILL -> restart -> $N RUNNING, ms (n=$(count_of s4 berthd)/$(count_of s4 containerd))" s4 3 ""
 row "   (exec -> first OK ctr task ls), ms" s4 4 ""
+row "   daemon-side CPU, exec -> $N RUNNING, ms" s4 5 ""
 for s in s1 s2 s4; do
   for k in berthd containerd berthd-runc; do
     f=$(fails_of "$s" "$k")
