@@ -75,8 +75,14 @@ export class RegistryClient {
       throw new BerthError('FAILED_PRECONDITION', `manifest ${this.ref.digest} from ${res.url.host}: content hashes to ${digest}`);
     }
     const served = String(res.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
-    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
-    const mediaType = typeof doc.mediaType === 'string' && doc.mediaType ? doc.mediaType : served;
+    let doc: { mediaType?: unknown };
+    try {
+      doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
+    } catch {
+      throw new BerthError('FAILED_PRECONDITION', `${formatReference(this.ref)}: ${res.url.host} answered with something that is not a JSON manifest (${served || 'no content type'})`);
+    }
+    // OCI documents may omit mediaType; the Content-Type the registry served then says what it is.
+    const mediaType = typeof doc?.mediaType === 'string' && doc.mediaType ? doc.mediaType : served;
     return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
   }
 

@@ -17,8 +17,6 @@ export const MEDIA = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  dockerConfig: 'application/vnd.docker.container.image.v1+json',
 } as const;
 
 /** What we ask the registry for, best first; schema 1 is deliberately absent (deprecated, unsigned). */

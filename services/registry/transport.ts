@@ -20,7 +20,7 @@ export interface HttpResponse {
 }
 
 export interface HttpRequest {
-  method: 'GET' | 'HEAD';
+  method: 'GET';
   url: URL;
   headers: Record<string, string>;
   endpoint: Pick<RegistryEndpoint, 'ca' | 'skipVerify' | 'clientCerts'>;

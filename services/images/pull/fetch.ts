@@ -90,17 +90,14 @@ export class ContentFetcher {
     const first = start(follow ? file.resolve : undefined);
     const shared = first.shared;
     // The other pull may be cancelled or fail for its own reasons: then we fetch it ourselves.
-    const done = shared ? first.done.catch(() => start(undefined).done) : first.done;
+    const done = (shared ? first.done.catch(() => start(undefined).done) : first.done).then(() => {
+      // Another pull (maybe from another repository) committed it: add our source repository.
+      if (shared) this.addLabels(ctx, desc.digest, {});
+      ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: desc.size, total: desc.size, status: 'downloaded' });
+    });
     if (shared || !follow) file.resolve(undefined);
-    // A failed download resolves `file` too: the follower is then never handed out.
-    done.then(
-      () => {
-        // Another pull (maybe from another repository) committed it: add our source repository.
-        if (shared) this.addLabels(ctx, desc.digest, {});
-        ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: desc.size, total: desc.size, status: 'downloaded' });
-      },
-      () => file.resolve(undefined),
-    );
+    // A failed download resolves `file` too, so source() falls through to `done` and its error.
+    done.catch(() => file.resolve(undefined));
     let followed = false;
     return {
       done,

@@ -45,10 +45,7 @@ const LEASE_HOURS = 24;
 const DEFAULT_CONCURRENCY = 8;
 
 interface ManifestPlan {
-  desc: Descriptor;
-  bytes: Buffer;
   configDesc: Descriptor;
-  configBytes: Buffer;
   layers: Descriptor[];
   diffIds: string[];
   unpack: boolean;
@@ -159,7 +156,7 @@ export class PullService {
     const labels = manifestChildLabels(manifest.config.digest, manifest.layers.map((l) => l.digest));
     await this.fetcher.storeSmall(ctx, 'manifest', desc, bytes, labels);
     await this.fetcher.storeSmall(ctx, 'config', manifest.config, configBytes, {});
-    return { desc, bytes, configDesc: manifest.config, configBytes, layers: manifest.layers, diffIds: config.diffIds, unpack };
+    return { configDesc: manifest.config, layers: manifest.layers, diffIds: config.diffIds, unpack };
   }
 
   /** Creates the image record, or re-points an existing one as ctr does on a re-pull. */

@@ -1,4 +1,3 @@
-import type { Image } from '../service.js';
 import type { Platform } from '../../registry/platform.js';
 
 export interface PullOptions {
@@ -25,7 +24,3 @@ export interface LayerProgress {
 }
 
 export type ProgressListener = (progress: LayerProgress) => void;
-
-export interface PullResult {
-  image: Image;
-}
