@@ -1,0 +1,243 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useBerthd } from '../helpers/berthd.js';
+import { removeNamespaceCgroups } from '../helpers/cgroups.js';
+import { uniqueName } from '../helpers/ctr.js';
+import { run, type RunResult } from '../helpers/exec.js';
+import { fixtureImage } from '../helpers/registry.js';
+
+const BERTH = fileURLToPath(new URL('../../bin/berth', import.meta.url));
+
+/** A failure is one "berth: ..." line on stderr, never a stack trace. */
+function expectOneLineError(r: RunResult): void {
+  expect(r.code, r.stdout + r.stderr).not.toBe(0);
+  expect(r.code).not.toBeNull();
+  expect(r.stderr).toMatch(/^berth: \S.*\n$/);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('berth CLI against berthd', () => {
+  const daemon = useBerthd();
+  const ns = uniqueName('cli');
+  const importNs = uniqueName('cli-import');
+  const image = (): string => fixtureImage('busybox').ref;
+  let scratch = '';
+
+  const berth = (args: string[], opts: { namespace?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> =>
+    run(BERTH, ['--address', daemon().address, '-n', opts.namespace ?? ns, ...args], { input: opts.input, timeoutMs: opts.timeoutMs ?? 60_000 });
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'berth-cli-test-'));
+    const pulled = await berth(['pull', image()]);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.stdout).toBe(`${image()}: ${fixtureImage('busybox').target.digest}\n`);
+    // Not a terminal: one plain line per layer status, no bars.
+    expect(pulled.stderr).toMatch(/^[0-9a-f]{12} (downloading|exists|unpacked)/m);
+    expect(pulled.stderr).not.toContain('\u001b[');
+  });
+
+  afterAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+    expect(await removeNamespaceCgroups(ns)).toEqual([]);
+    expect(await removeNamespaceCgroups(importNs)).toEqual([]);
+  });
+
+  it('runs `echo hi` and removes the container', async () => {
+    const id = uniqueName('echo');
+    const r = await berth(['run', '--rm', '--name', id, image(), 'echo', 'hi']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('hi\n');
+    expect(r.code).toBe(0);
+    expect((await berth(['ps', '-q'])).stdout).not.toContain(id);
+    expect((await berth(['snapshots', 'ls', '--json'])).stdout).not.toContain(id);
+  });
+
+  it("exits with the container's exit code", async () => {
+    const r = await berth(['run', '--rm', image(), 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).toBe('err\n');
+    expect(r.code).toBe(3);
+  });
+
+  it('applies -e, -v, --user, --net and passes stdin with -i', async () => {
+    const r = await berth(
+      ['run', '--rm', '-i', '-e', 'GREETING=hello', '-v', `${scratch}:/host:ro`, '--user', 'nobody', '--net', 'none', image(),
+        'sh', '-c', 'echo "$GREETING $(id -u) $(ls /sys/class/net)"; touch /host/x 2>/dev/null || echo ro; cat'],
+      { input: 'from-stdin\n' },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('hello 65534 lo\nro\nfrom-stdin\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('applies --memory and --cpus to the cgroup', async () => {
+    const id = uniqueName('limits');
+    expect((await berth(['run', '-d', '--name', id, '--memory', '64m', '--cpus', '0.5', image(), 'sleep', '300'])).code).toBe(0);
+    try {
+      // berth sets cgroupsPath /<namespace>/<id>, like ctr; this host is cgroup v1.
+      const memory = await run('cat', [`/sys/fs/cgroup/memory/${ns}/${id}/memory.limit_in_bytes`]);
+      expect(memory.stdout.trim()).toBe(String(64 * 1024 * 1024));
+      const quota = await run('cat', [`/sys/fs/cgroup/cpu/${ns}/${id}/cpu.cfs_quota_us`]);
+      expect(quota.stdout.trim()).toBe('50000');
+    } finally {
+      expect((await berth(['rm', '-f', id])).code).toBe(0);
+    }
+  });
+
+  it('gives -t a terminal', async () => {
+    const cmd = [BERTH, '--address', daemon().address, '-n', ns, 'run', '--rm', '-t', image(), 'sh', '-c', 'tty; exit 5'].join(' ');
+    const r = await run('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 60_000 });
+    expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
+    expect(r.code).toBe(5);
+  });
+
+  it('drives a detached container through ps, exec, kill, stop and rm', async () => {
+    const id = uniqueName('detached');
+    const started = await berth(['run', '-d', '--name', id, image(), 'sh', '-c', 'trap "exit 7" USR1; while true; do sleep 0.1; done']);
+    expect(started.stdout).toBe(`${id}\n`);
+
+    const ps = JSON.parse((await berth(['ps', '--json'])).stdout) as Array<{ id: string; status: string; pid: number }>;
+    expect(ps.find((c) => c.id === id)).toMatchObject({ status: 'running', pid: expect.any(Number) });
+
+    const exec = await berth(['exec', id, 'sh', '-c', 'echo from-exec; exit 4']);
+    expect(exec.stdout).toBe('from-exec\n');
+    expect(exec.code).toBe(4);
+
+    expect((await berth(['rm', id])).stderr).toMatch(/is running/);
+    expect((await berth(['kill', '-s', 'USR1', id])).code).toBe(0);
+    expect((await berth(['stop', '--time', '30', id])).code).toBe(0);
+    const stopped = JSON.parse((await berth(['ps', '--json'])).stdout) as Array<{ id: string; status: string; exitStatus: number }>;
+    expect(stopped.find((c) => c.id === id)).toMatchObject({ status: 'stopped', exitStatus: 7 });
+
+    expect((await berth(['rm', id])).code).toBe(0);
+    expect((await berth(['ps', '-q'])).stdout).not.toContain(id);
+  });
+
+  it('stop escalates to SIGKILL after --time', async () => {
+    const id = uniqueName('stubborn');
+    // pid 1 ignores SIGTERM unless it installs a handler; sleep does not.
+    expect((await berth(['run', '-d', '--name', id, image(), 'sleep', '300'])).code).toBe(0);
+    expect((await berth(['stop', '--time', '1', id])).code).toBe(0);
+    const ps = JSON.parse((await berth(['ps', '--json'])).stdout) as Array<{ id: string; exitStatus: number }>;
+    expect(ps.find((c) => c.id === id)?.exitStatus).toBe(137);
+    expect((await berth(['rm', id])).code).toBe(0);
+  });
+
+  it('lists, tags, inspects and removes images', async () => {
+    const list = JSON.parse((await berth(['images', 'ls', '--json'])).stdout) as Array<{ name: string; digest: string; size: number }>;
+    expect(list).toContainEqual(expect.objectContaining({ name: image(), digest: fixtureImage('busybox').target.digest }));
+
+    expect((await berth(['images', 'tag', image(), 'example.com/tagged:v1'])).stdout).toBe('example.com/tagged:v1\n');
+    expectOneLineError(await berth(['images', 'tag', image(), 'example.com/tagged:v1']));
+    const inspect = JSON.parse((await berth(['images', 'inspect', 'example.com/tagged:v1'])).stdout) as {
+      name: string;
+      config: { rootfs: { diff_ids: string[] } };
+    };
+    expect(inspect.name).toBe('example.com/tagged:v1');
+    expect(inspect.config.rootfs.diff_ids).toEqual(fixtureImage('busybox').manifests[0]?.layers.map((l) => l.diffId));
+
+    expect((await berth(['images', 'rm', 'example.com/tagged:v1'])).code).toBe(0);
+    expect((await berth(['images', 'ls', '-q'])).stdout).not.toContain('tagged');
+  });
+
+  it('exports an image and imports it into another namespace, ready to run', async () => {
+    const archive = join(scratch, 'busybox.tar');
+    expect((await berth(['images', 'export', archive, image()])).code).toBe(0);
+    expect((await stat(archive)).size).toBeGreaterThan(0);
+    const listing = await run('tar', ['-tf', archive]);
+    expect(listing.stdout.split('\n')).toEqual(expect.arrayContaining(['oci-layout', 'index.json', 'manifest.json']));
+
+    const imported = await berth(['images', 'import', archive], { namespace: importNs });
+    expect(imported.stderr).toBe('');
+    expect(imported.stdout).toBe(`${image()}\n`);
+    const r = await berth(['run', '--rm', image(), 'echo', 'imported'], { namespace: importNs });
+    expect(r.stdout).toBe('imported\n');
+  });
+
+  it('lists namespaces, content and snapshots, and describes the daemon', async () => {
+    const namespaces = JSON.parse((await berth(['ns', 'ls', '--json'])).stdout) as Array<{ name: string }>;
+    expect(namespaces.map((n) => n.name)).toContain(ns);
+
+    const content = JSON.parse((await berth(['content', 'ls', '--json'])).stdout) as Array<{ digest: string }>;
+    expect(content.map((c) => c.digest)).toContain(fixtureImage('busybox').target.digest);
+
+    const snapshots = JSON.parse((await berth(['snapshots', 'ls', '--json'])).stdout) as Array<{ kind: string }>;
+    expect(snapshots.some((s) => s.kind === 'COMMITTED')).toBe(true);
+
+    const info = JSON.parse((await berth(['info', '--json'])).stdout) as { version: string; namespaces: string[] };
+    expect(info.namespaces).toContain(ns);
+
+    const version = JSON.parse((await berth(['version', '--json'])).stdout) as { client: { version: string }; server: { version: string } };
+    expect(version.server.version).toBe(version.client.version);
+    expect((await berth(['version'])).stdout).toMatch(/^Client:/);
+  });
+
+  it('streams events', async () => {
+    const child = spawn(BERTH, ['--address', daemon().address, '-n', ns, 'events', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    try {
+      // The subscription may start after the first container: run until one is seen.
+      let seen: { topic: string; event: { container_id?: string } } | undefined;
+      for (let attempt = 0; attempt < 20 && !seen; attempt++) {
+        const id = uniqueName('ev');
+        expect((await berth(['run', '--rm', '--name', id, image(), 'true'])).code).toBe(0);
+        seen = out
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as { topic: string; event: { container_id?: string } })
+          .find((e) => e.topic === '/tasks/exit' && e.event.container_id === id);
+      }
+      expect(seen).toBeDefined();
+    } finally {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+    }
+  });
+
+  it('answers one bad input per subcommand with one line and a non-zero exit', async () => {
+    const cases: string[][] = [
+      ['pull', 'Not A Reference'],
+      ['push', image()],
+      ['images', 'ls', '--bogus'],
+      ['images', 'rm', 'no-such-image'],
+      ['images', 'tag', 'no-such-image', 'x:1'],
+      ['images', 'inspect', 'no-such-image'],
+      ['images', 'import', join(scratch, 'missing.tar')],
+      ['images', 'export', join(scratch, 'out.tar'), 'no-such-image'],
+      ['run', '--rm', 'no-such-image', 'true'],
+      ['run', '--rm', '--memory', 'lots', image(), 'true'],
+      ['run', '--rm', '--user', 'no-such-user', image(), 'true'],
+      ['run', '--rm', '-v', '/no/such/dir:/x', image(), 'true'],
+      ['run', '--rm', '--name', 'bad name', image(), 'true'],
+      ['run'],
+      ['ps', 'extra-arg'],
+      ['exec', 'no-such-container', 'true'],
+      ['kill', 'no-such-container'],
+      ['kill', '-s', 'SIGNOPE', 'no-such-container'],
+      ['stop', '--time', 'soon', 'x'],
+      ['stop', 'no-such-container'],
+      ['rm', 'no-such-container'],
+      ['snapshots', 'ls', '--snapshotter', 'nope'],
+      ['content', 'ls', '--bogus'],
+      ['ns', 'ls', '--bogus'],
+      ['events', '--filter', 'topic=='],
+      ['info', 'extra-arg'],
+      ['version', 'extra-arg'],
+      ['no-such-command'],
+    ];
+    for (const args of cases) {
+      const r = await berth(args);
+      expect(r.stderr, args.join(' ')).toMatch(/^berth: \S.*\n$/);
+      expectOneLineError(r);
+    }
+    const unreachable = await run(BERTH, ['--address', join(scratch, 'none.sock'), 'version']);
+    expectOneLineError(unreachable);
+    expect(unreachable.stderr).toContain('cannot connect to berthd');
+    // A bad user leaves no container behind (it failed before the task existed, and --rm was given).
+    expect((await berth(['ps', '-q'])).stdout).toBe('');
+  });
+});
