@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -195,6 +196,8 @@ static int init_run(struct init_ctx *c)
 		return r;
 	if (s->proc.terminal && (r = console_setup(c->console_fd, &s->proc, true)) < 0)
 		return r;
+	if (s->personality >= 0 && personality(s->personality) < 0)
+		return fail(errno, "linux.personality");
 	if (c->console_fd >= 0)
 		close(c->console_fd);
 	cleanup_free char *exe = NULL;

@@ -1,6 +1,7 @@
 #include "spec.h"
 
 #include <sched.h>
+#include <sys/personality.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 
@@ -360,6 +361,15 @@ static int parse_linux(struct spec *s, const struct jv *lx)
 	    (r = jtyped(lx, "resources", J_OBJ, &s->resources)) < 0 || (r = jtyped(lx, "sysctl", J_OBJ, &s->sysctl)) < 0 ||
 	    (r = jtyped(lx, "seccomp", J_OBJ, &s->seccomp)) < 0)
 		return fail_ctx(r, "linux");
+	struct jv *pers = NULL;
+	const char *domain = NULL;
+	s->personality = -1;
+	if ((r = jtyped(lx, "personality", J_OBJ, &pers)) < 0 || (r = jstr(pers, "domain", &domain)) < 0)
+		return fail_ctx(r, "linux.personality");
+	if (domain && strcmp(domain, "LINUX") && strcmp(domain, "LINUX32"))
+		return fail(0, "linux.personality.domain `%s`: only LINUX and LINUX32", domain);
+	if (domain)
+		s->personality = strcmp(domain, "LINUX32") ? PER_LINUX : PER_LINUX32;
 	JFOR(kv, s->sysctl)
 		if (kv->type != J_STR || strstr(kv->key, "..") || strchr(kv->key, '/') == kv->key)
 			return fail(0, "linux.sysctl `%s`: invalid", kv->key);

@@ -52,6 +52,7 @@ struct spec {
 	const char *cgroups_path, *rootfs_prop, **masked, **readonly, *mount_label;
 	struct device *devices;
 	struct jv *resources, *sysctl, *seccomp;
+	int personality; /* -1: leave as is */
 };
 
 int spec_load(struct spec *s, const char *text, size_t len);

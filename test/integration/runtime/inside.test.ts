@@ -38,6 +38,10 @@ describe('namespaces and identity', () => {
     expect(r.stdout).toBe('box1\nexample.org\nlo\n');
   });
 
+  it('personality LINUX32', () => {
+    expect(h.sh('uname -m', (c) => (c.linux.personality = { domain: 'LINUX32' })).stdout).toBe('i686\n');
+  });
+
   it('pid namespace: the process is pid 1', () => {
     expect(h.sh('echo $$').stdout).toBe('1\n');
   });
