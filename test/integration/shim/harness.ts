@@ -35,7 +35,7 @@ export function makeBundle(dir: string, id: string, opts: BundleOptions): string
   const bin = join(bundle, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
   copyFileSync('/bin/busybox', join(bin, 'busybox'));
-  for (const applet of ['sh', 'echo', 'cat', 'sleep', 'true', 'stty']) symlinkSync('busybox', join(bin, applet));
+  for (const applet of ['sh', 'echo', 'cat', 'sleep', 'true', 'stty', 'test']) symlinkSync('busybox', join(bin, applet));
   for (const d of ['proc', 'dev', 'sys', 'tmp']) mkdirSync(join(bundle, 'rootfs', d), { recursive: true });
   execFileSync('runc', ['spec', '--bundle', bundle]);
   const specPath = join(bundle, 'config.json');

@@ -19,10 +19,8 @@ const SIGKILL = 9;
 /** Debian's runc and ours share runc's CLI; BERTH_SHIM_TEST_RUNTIMES (comma-separated) narrows the list. */
 const RUNTIMES = (process.env.BERTH_SHIM_TEST_RUNTIMES ?? `/usr/sbin/runc,${fileURLToPath(new URL('../../../bin/berth-runtime', import.meta.url))}`).split(',');
 
-function processSpec(args: string[]): Buffer {
-  return Buffer.from(
-    JSON.stringify({ args, cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 }, terminal: false }),
-  );
+function processSpec(args: string[], terminal = false): Buffer {
+  return Buffer.from(JSON.stringify({ args, cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 }, terminal }));
 }
 
 async function rejection(p: Promise<unknown>): Promise<TtrpcError> {
@@ -168,6 +166,22 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     await client.call('Start', { id: 'tty' });
     // The shell blocks in `read` until input arrives, so the size is set before `stty` reads it.
     await client.call('ResizePty', { id: 'tty', width: 40, height: 10 });
+    // A terminal exec gets a pty of its own.
+    const execFifos = new Fifos(join(dir, 'fifo', 'tty'), 'x1');
+    await client.call('Exec', {
+      id: 'tty',
+      exec_id: 'x1',
+      terminal: true,
+      stdout: execFifos.stdout,
+      spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: processSpec(['sh', '-c', 'test -t 1 && echo exec-has-tty'], true) },
+    });
+    const execWaited = client.call('Wait', { id: 'tty', exec_id: 'x1' });
+    await client.call('Start', { id: 'tty', exec_id: 'x1' });
+    expect((await execWaited).exit_status ?? 0).toBe(0);
+    await execFifos.stdoutEnded;
+    expect(execFifos.output('stdout')).toContain('exec-has-tty');
+    await client.call('Delete', { id: 'tty', exec_id: 'x1' });
+
     fifos.writeStdin('hello\n');
     expect((await waited).exit_status ?? 0).toBe(0);
     await fifos.stdoutEnded;
