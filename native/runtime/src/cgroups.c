@@ -1,5 +1,7 @@
 #include "cgroups.h"
 
+#include "devices.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -223,43 +225,39 @@ static int v1_memory(int dfd, const struct jv *m)
 
 static int v1_devices(int dfd, const struct spec *s)
 {
-	struct jv *a = NULL;
-	int r = jtyped(s->resources, "devices", J_ARR, &a);
-	if (r < 0)
-		return r;
-	JFOR(e, a) {
-		bool allow = false;
-		const char *type = "a", *access = "rwm";
-		int64_t maj = -1, min = -1;
-		if ((r = jbool(e, "allow", &allow)) < 0 || (r = jstr(e, "type", &type)) < 0 ||
-		    (r = jstr(e, "access", &access)) < 0 || (r = jint(e, "major", -1, 0xfffff, &maj, NULL)) < 0 ||
-		    (r = jint(e, "minor", -1, 0xfffff, &min, NULL)) < 0)
-			return fail_ctx(r, "linux.resources.devices");
+	cleanup_free struct devrule *rules = NULL;
+	size_t n;
+	int r = device_rules(s, &rules, &n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct devrule *d = &rules[i];
+		const char *file = d->allow ? "devices.allow" : "devices.deny";
+		if (d->type == 'a') {
+			r = wr(dfd, file, "a");
+			continue;
+		}
 		char ma[24] = "*", mi[24] = "*";
-		if (maj >= 0)
-			snprintf(ma, sizeof ma, "%lld", (long long)maj);
-		if (min >= 0)
-			snprintf(mi, sizeof mi, "%lld", (long long)min);
-		if (!strcmp(type, "a"))
-			r = wr(dfd, allow ? "devices.allow" : "devices.deny", "a");
-		else
-			r = wr(dfd, allow ? "devices.allow" : "devices.deny", "%s %s:%s %s", type, ma, mi, access);
-		if (r < 0)
-			return r;
+		if (d->major >= 0)
+			snprintf(ma, sizeof ma, "%lld", (long long)d->major);
+		if (d->minor >= 0)
+			snprintf(mi, sizeof mi, "%lld", (long long)d->minor);
+		r = wr(dfd, file, "%c %s:%s %s%s%s", d->type, ma, mi, d->access & DEV_R ? "r" : "",
+		       d->access & DEV_W ? "w" : "", d->access & DEV_M ? "m" : "");
 	}
-	/* The devices every container gets (as runc does), and the config's own devices. */
-	static const char *const defaults[] = {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-					       "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm"};
-	for (size_t i = 0; a && i < sizeof defaults / sizeof *defaults; i++)
-		if ((r = wr(dfd, "devices.allow", "%s", defaults[i])) < 0)
-			return r;
-	for (size_t i = 0; a && i < s->n_devices; i++) {
-		const struct device *d = &s->devices[i];
-		if (d->type != 'p' && (r = wr(dfd, "devices.allow", "%c %lld:%lld rwm", d->type == 'u' ? 'c' : d->type,
-					       (long long)d->major, (long long)d->minor)) < 0)
-			return r;
-	}
-	return 0;
+	return r;
+}
+
+/* cgroup2 has no devices files: the rules become an eBPF program on the cgroup. */
+static int v2_devices(const char *dir, const struct spec *s)
+{
+	cleanup_free struct devrule *rules = NULL;
+	size_t n;
+	int r = device_rules(s, &rules, &n);
+	if (r < 0 || !rules)
+		return r;
+	cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(errno, "open cgroup `%s`", dir);
+	return devices_bpf_attach(fd, rules, n);
 }
 
 static int apply_v1(const char *ctrl, int dfd, const struct spec *s)
@@ -423,8 +421,9 @@ int cg_create(const char *path, const struct spec *s)
 			bool pure = cg_layout() == CG_V2;
 			if ((pure || need_v2) && (r = v2_enable(h[i].dir, path)) < 0)
 				return r;
-			if ((pure && (r = apply_v2(dfd, res)) < 0) || (v2_hugetlb && (r = apply_hugetlb(dfd, res, true)) < 0) ||
-			    (r = apply_unified(dfd, res)) < 0)
+			cleanup_free char *dir = xasprintf("%s%s", h[i].dir, path);
+			if ((pure && (r = apply_v2(dfd, res)) < 0) || (pure && (r = v2_devices(dir, s)) < 0) ||
+			    (v2_hugetlb && (r = apply_hugetlb(dfd, res, true)) < 0) || (r = apply_unified(dfd, res)) < 0)
 				return r;
 		} else {
 			const char *ctrl = strrchr(h[i].dir, '/') + 1;

@@ -1,9 +1,9 @@
 // What a process sees from inside a berth-runtime container, for each config feature.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Harness, type Json } from './harness.js';
+import { Harness, RUNTIME, type Json } from './harness.js';
 
 const h = new Harness('in');
 afterAll(() => {
@@ -343,6 +343,28 @@ describe('cgroups', () => {
     });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${4 * 1024 * 1024}\n7\n`);
+  });
+
+  it('a cgroup2-only view: CLONE_INTO_CGROUP, cgroup2 mount, device rules as an eBPF program', () => {
+    // On the hybrid layout, a private mount namespace with the cgroup2 hierarchy bound over
+    // /sys/fs/cgroup is what a pure cgroup2 host looks like to the runtime.
+    if (!fs.existsSync('/sys/fs/cgroup/unified/cgroup.controllers')) return;
+    const id = h.id();
+    const b = h.bundle(id, (c) => {
+      c.root.readonly = false;
+      for (const set of ['bounding', 'effective', 'permitted']) c.process.capabilities[set].push('CAP_MKNOD');
+      c.process.args = [
+        '/bin/sh',
+        '-c',
+        'cat /proc/self/cgroup | grep "^0::"; head -c 1 /dev/zero | wc -c; mknod /tmp/sda b 8 0 && echo sda-ok; mknod /tmp/n c 1 3 && echo null-ok; ls /sys/fs/cgroup/cgroup.procs',
+      ];
+    });
+    const script = `mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec ${RUNTIME} --root ${h.root} run --bundle ${b} ${id}`;
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script]);
+    expect(r.stderr.toString()).toMatch(/mknod: \/tmp\/sda: Operation not permitted/);
+    expect(r.stdout.toString()).toBe('0::/\n1\nnull-ok\n/sys/fs/cgroup/cgroup.procs\n');
+    expect(r.status).toBe(0);
+    expect(h.leftovers(id)).toEqual([]);
   });
 
   it('the devices cgroup denies what the config does not allow', () => {
