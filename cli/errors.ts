@@ -49,8 +49,10 @@ function oneLine(text: string): string {
  */
 export function describeError(err: unknown, address: string): string {
   if (isGrpcError(err)) {
-    if (err.code === status.UNAVAILABLE && /No connection established|connect E|ECONNREFUSED|ENOENT/.test(err.details)) {
-      const reason = /(connect \w+|ECONNREFUSED|ENOENT)/.exec(err.details)?.[1] ?? 'unreachable';
+    // grpc-js's own wording when the socket cannot be reached; an UNAVAILABLE from berthd (a
+    // registry it cannot reach) has the daemon's message instead.
+    if (err.code === status.UNAVAILABLE && err.details.startsWith('No connection established')) {
+      const reason = /connect (\w+)/.exec(err.details)?.[1] ?? 'unreachable';
       return `cannot connect to berthd at ${address} (${reason}); is it running? Use --address or BERTH_ADDRESS to point elsewhere`;
     }
     if (err.code === status.UNIMPLEMENTED) return `berthd does not support this (${oneLine(err.details) || 'unimplemented'})`;

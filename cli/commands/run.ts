@@ -2,6 +2,7 @@ import type { Api } from '../client.js';
 import { startAttached } from '../attach.js';
 import { deleteContainer, deleteTask, getContainer } from '../container.js';
 import type { Context } from '../context.js';
+import { CliError, isAlreadyExists } from '../errors.js';
 import { createFifos, type FifoSet } from '../fifo.js';
 import { generateId, validateId } from '../ids.js';
 import { resolveImage, type ResolvedImage } from '../image.js';
@@ -54,7 +55,13 @@ async function createContainer(api: Api, image: ResolvedImage, flags: Omit<SpecI
   await withLease(api, async (lease) => {
     await ensureUnpacked(api, image, lease);
     const parent = image.chainIds[image.chainIds.length - 1] ?? '';
-    await api.unary('snapshots', 'Prepare', { snapshotter: DEFAULT_SNAPSHOTTER, key: flags.id, parent }, { lease });
+    try {
+      await api.unary('snapshots', 'Prepare', { snapshotter: DEFAULT_SNAPSHOTTER, key: flags.id, parent }, { lease });
+    } catch (err) {
+      // The container's snapshot is keyed by its id: taken means the name is in use.
+      if (isAlreadyExists(err)) throw new CliError(`container name "${flags.id}" is already in use in namespace "${api.namespace}"`);
+      throw err;
+    }
     try {
       const user = await resolveUser(api, flags.id, userSpec);
       const spec = buildSpec({ ...flags, config: image.config, user });

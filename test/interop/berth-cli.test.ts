@@ -88,11 +88,48 @@ describe('berth CLI against berthd', () => {
     }
   });
 
-  it('gives -t a terminal', async () => {
-    const cmd = [BERTH, '--address', daemon().address, '-n', ns, 'run', '--rm', '-t', image(), 'sh', '-c', 'tty; exit 5'].join(' ');
-    const r = await run('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 60_000 });
+  /** Runs berth under script(1), which gives it a terminal for stdin, stdout and stderr. */
+  const onTerminal = (args: string[]): Promise<RunResult> =>
+    run('script', ['-qec', [BERTH, '--address', daemon().address, '-n', ns, ...args].join(' '), '/dev/null'], { timeoutMs: 60_000 });
+
+  it('gives -t a terminal, for run and exec', async () => {
+    const r = await onTerminal(['run', '--rm', '-t', image(), 'sh', '-c', "'tty; exit 5'"]);
     expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
     expect(r.code).toBe(5);
+
+    const id = uniqueName('tty');
+    expect((await berth(['run', '-d', '--name', id, image(), 'sleep', '300'])).code).toBe(0);
+    try {
+      const exec = await onTerminal(['exec', '-t', id, 'sh', '-c', "'tty; exit 6'"]);
+      expect(exec.stdout).toMatch(/\/dev\/pts\/\d+/);
+      expect(exec.code).toBe(6);
+    } finally {
+      expect((await berth(['rm', '-f', id])).code).toBe(0);
+    }
+  });
+
+  it('draws progress bars when pulling on a terminal', async () => {
+    const r = await onTerminal(['pull', image()]);
+    expect(r.code).toBe(0);
+    // cli-progress hides the cursor while drawing and shows the layer's short digest on its bar.
+    expect(r.stdout).toContain('\u001b[?25l');
+    expect(r.stdout).toContain(fixtureImage('busybox').manifests[0]?.layers[0]?.digest.slice(7, 19));
+  });
+
+  it('forwards SIGTERM to the container and exits with its status', async () => {
+    const child = spawn(
+      BERTH,
+      ['--address', daemon().address, '-n', ns, 'run', '--rm', image(), 'sh', '-c', 'trap "echo got-term; exit 9" TERM; echo ready; while true; do sleep 0.1; done'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      if (out === 'ready\n' && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+    });
+    expect(await exited).toBe(9);
+    expect(out).toBe('ready\ngot-term\n');
   });
 
   it('drives a detached container through ps, exec, kill, stop and rm', async () => {
