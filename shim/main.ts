@@ -14,8 +14,10 @@ async function main(): Promise<void> {
       return (await import('./delete.js')).deleteCommand(args);
     case 'serve':
       return (await import('./serve.js')).serveCommand(args);
+    case 'spare':
+      return (await import('./spare.js')).spareCommand();
     default:
-      throw new Error(`unknown action ${JSON.stringify(args.action)} (want start, delete or serve)`);
+      throw new Error(`unknown action ${JSON.stringify(args.action)} (want start, delete, serve or spare)`);
   }
 }
 
