@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killProcessesUnder, processesUnder, waitPidGone } from '../../helpers/cleanup.js';
+import { decodeMessage, messageType } from '../../../services/server/protos.js';
 import { Code, type TtrpcError } from '../../../shim/ttrpc/index.js';
 import {
   deleteViaBinary,
@@ -224,12 +225,16 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     expect(sink.events.filter((e) => e.event.container_id === 'nooom').map((e) => e.topic)).toEqual(['/tasks/create', '/tasks/exit', '/tasks/delete']);
   });
 
-  it('answers Stats and Checkpoint with UNIMPLEMENTED', async () => {
-    const t = await createTask('unimpl', ['true']);
-    expect(await rejection(t.client.call('Stats', { id: 'unimpl' }))).toMatchObject({ grpcCode: Code.UNIMPLEMENTED });
-    expect(await rejection(t.client.call('Checkpoint', { id: 'unimpl' }))).toMatchObject({ grpcCode: Code.UNIMPLEMENTED });
+  it('reports the task cgroup in Stats and refuses Checkpoint', async () => {
+    const t = await createTask('stats', ['true']);
+    const stats = (await t.client.call('Stats', { id: 'stats' })).stats as { type_url: string; value: Buffer };
+    expect(stats.type_url).toBe('io.containerd.cgroups.v1.Metrics');
+    const metrics = decodeMessage<{ pids?: { current?: number } }>(messageType(stats.type_url), stats.value);
+    // The created task's init is waiting in its cgroup.
+    expect(metrics.pids?.current).toBeGreaterThanOrEqual(1);
+    expect(await rejection(t.client.call('Checkpoint', { id: 'stats' }))).toMatchObject({ grpcCode: Code.UNIMPLEMENTED });
     // A never-started task is force-deleted; its waiting init was killed.
-    expect(await t.client.call('Delete', { id: 'unimpl' })).toMatchObject({ exit_status: 128 + SIGKILL });
+    expect(await t.client.call('Delete', { id: 'stats' })).toMatchObject({ exit_status: 128 + SIGKILL });
   });
 
   it('puts the tasks of one group in one shim, a dedicated task in its own, and exits after the last delete', async () => {
