@@ -189,9 +189,11 @@ int run_hooks(const struct hook *h, size_t n, const char *kind, const char *stat
 			_exit(127);
 		}
 		close(move_fd(&pp[0]));
-		/* A hook that does not read its stdin must not kill us with SIGPIPE. */
-		signal(SIGPIPE, SIG_IGN);
+		/* A hook that does not read its stdin must not kill us with SIGPIPE; the disposition is
+		 * restored, since an ignored signal would be inherited by the container's process. */
+		void (*old)(int) = signal(SIGPIPE, SIG_IGN);
 		(void)write_all(pp[1], state_json, strlen(state_json));
+		signal(SIGPIPE, old);
 		close(move_fd(&pp[1]));
 		int r = wait_hook(pid, h[i].timeout, h[i].path, kind);
 		if (r < 0)

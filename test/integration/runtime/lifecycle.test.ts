@@ -245,7 +245,8 @@ describe('hooks', () => {
     // startContainer runs inside the container: its path and output are container paths.
     const inside = { path: '/bin/sh', args: ['sh', '-c', 'cat > /hooks/startContainer; ls /hooks | wc -l > /hooks/startContainer.n'] };
     const b = h.bundle(id, (c) => {
-      c.process.args = ['/bin/sleep', '100'];
+      // The container's process must not inherit anything from the hooks' plumbing.
+      c.process.args = ['/bin/sh', '-c', 'grep SigIgn /proc/self/status > /hooks/sigign.tmp; mv /hooks/sigign.tmp /hooks/sigign; sleep 100'];
       c.annotations = { 'org.example.key': 'value' };
       c.mounts.push({ destination: '/hooks', type: 'bind', source: log, options: ['rbind', 'rw'] });
       c.hooks = {
@@ -259,7 +260,8 @@ describe('hooks', () => {
     });
     expect(h.rt(['create', '--bundle', b, id]).stderr).toBe('');
     expect(h.rt(['start', id]).code).toBe(0);
-    for (let i = 0; i < 200 && !fs.existsSync(`${log}/startContainer.n`); i++) spawnSyncSleep(10);
+    for (let i = 0; i < 1000 && !fs.existsSync(`${log}/sigign`); i++) spawnSyncSleep(10);
+    expect(fs.readFileSync(`${log}/sigign`, 'utf8')).toMatch(/^SigIgn:\s+0000000000000000$/m);
     expect(h.rt(['delete', '--force', id]).code).toBe(0);
     const order = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'];
     const pos = order.map((n) => Number(fs.readFileSync(`${log}/${n}.n`, 'utf8').trim()));
