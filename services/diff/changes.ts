@@ -35,34 +35,38 @@ function* walkPair(lowerDir: string | null, upperDir: string, rel: string): Gene
   const upperNames = sortedNames(upperDir);
   let i = 0;
   let j = 0;
-  while (i < lowerNames.length || j < upperNames.length) {
+  for (;;) {
     const l = lowerNames[i];
     const u = upperNames[j];
-    const order = l === undefined ? 1 : u === undefined ? -1 : Buffer.compare(Buffer.from(l), Buffer.from(u));
-    if (order < 0) {
-      yield { kind: 'delete', name: join(rel, l as string) };
+    if (l === undefined && u === undefined) return;
+    const order = l === undefined ? 1 : u === undefined ? -1 : compareNames(l, u);
+    if (order < 0 && l !== undefined) {
+      yield { kind: 'delete', name: join(rel, l) };
       i++;
-      continue;
-    }
-    const name = u as string;
-    const upperPath = `${upperDir}/${name}`;
-    const upperStat = fs.lstatSync(upperPath);
-    j++;
-    if (order > 0) {
-      yield* added(upperPath, upperStat, join(rel, name));
-      continue;
-    }
-    i++;
-    const lowerPath = `${lowerDir as string}/${name}`;
-    const lowerStat = fs.lstatSync(lowerPath);
-    if (lowerStat.isDirectory() && upperStat.isDirectory()) {
-      if (!sameEntry(lowerPath, lowerStat, upperPath, upperStat)) yield { kind: 'write', name: join(rel, name), hostPath: upperPath, stat: upperStat };
-      yield* walkPair(lowerPath, upperPath, join(rel, name));
-    } else if (!sameEntry(lowerPath, lowerStat, upperPath, upperStat)) {
-      yield* added(upperPath, upperStat, join(rel, name));
+    } else if (u !== undefined) {
+      const upperPath = `${upperDir}/${u}`;
+      const upperStat = fs.lstatSync(upperPath);
+      const name = join(rel, u);
+      j++;
+      if (order > 0 || lowerDir === null) {
+        yield* added(upperPath, upperStat, name);
+        continue;
+      }
+      i++;
+      const lowerPath = `${lowerDir}/${u}`;
+      const lowerStat = fs.lstatSync(lowerPath);
+      const same = sameEntry(lowerPath, lowerStat, upperPath, upperStat);
+      if (lowerStat.isDirectory() && upperStat.isDirectory()) {
+        if (!same) yield { kind: 'write', name, hostPath: upperPath, stat: upperStat };
+        yield* walkPair(lowerPath, upperPath, name);
+      } else if (!same) {
+        yield* added(upperPath, upperStat, name);
+      }
     }
   }
 }
+
+const compareNames = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 function* added(hostPath: string, stat: fs.Stats, name: string): Generator<Change> {
   yield { kind: 'write', name, hostPath, stat };
