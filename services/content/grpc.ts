@@ -1,6 +1,6 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { invalidArgument } from '../errors.js';
-import type { HandlerKit, ServiceImpl } from '../server/handlers.js';
+import { writeWithBackpressure, type HandlerKit, type ServiceImpl } from '../server/handlers.js';
 import { requireNamespace, type CallContext } from '../server/context.js';
 import type { Message } from '../server/protos.js';
 import { toTimestamp } from '../time.js';
@@ -102,8 +102,7 @@ async function serveWrite(content: ContentService, call: ServerDuplexStream<Mess
         if (!req.ref) throw invalidArgument('first message of a Content.Write stream must set ref');
         writer = await content.writer(namespace, req.ref, req.total ?? 0, req.expected ?? '', ctx.lease);
       }
-      const response = await handleWriteMessage(writer, req);
-      await new Promise<void>((resolve) => (call.write(response) ? resolve() : call.once('drain', resolve)));
+      await writeWithBackpressure(call, await handleWriteMessage(writer, req));
     }
   } finally {
     await writer?.release();

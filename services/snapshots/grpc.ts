@@ -1,5 +1,5 @@
 import type { HandlerKit, ServiceImpl } from '../server/handlers.js';
-import { requireNamespace } from '../server/context.js';
+import { requireNamespace, type CallContext } from '../server/context.js';
 import type { Message } from '../server/protos.js';
 import { toTimestamp } from '../time.js';
 import type { SnapshotService } from './service.js';
@@ -17,7 +17,7 @@ const infoMessage = (info: SnapshotInfo): Message => ({
 });
 
 export function snapshotsGrpc(snapshots: SnapshotService, kit: HandlerKit): ServiceImpl {
-  const ns = (req: Message, ctx: Parameters<Parameters<HandlerKit['unary']>[1]>[1]): string => {
+  const ns = (req: Message, ctx: CallContext): string => {
     snapshots.checkSnapshotter(req.snapshotter as string | undefined);
     return requireNamespace(ctx);
   };
@@ -48,7 +48,10 @@ export function snapshotsGrpc(snapshots: SnapshotService, kit: HandlerKit): Serv
       const infos = snapshots.list(ns(req, ctx), req.filters as string[]);
       for (let i = 0; i < infos.length; i += LIST_BATCH) await send({ info: infos.slice(i, i + LIST_BATCH).map(infoMessage) });
     }),
-    Usage: kit.unary('Snapshots/Usage', async (req, ctx) => snapshots.usage(ns(req, ctx), str(req.key)) as unknown as Message),
+    Usage: kit.unary('Snapshots/Usage', async (req, ctx) => {
+      const { size, inodes } = await snapshots.usage(ns(req, ctx), str(req.key));
+      return { size, inodes };
+    }),
     Cleanup: kit.unary('Snapshots/Cleanup', async (req, ctx) => {
       ns(req, ctx);
       await snapshots.cleanup();
