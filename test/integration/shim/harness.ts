@@ -119,6 +119,7 @@ const REQUEST_NAMES: Record<string, [string, string]> = {
   Pause: ['PauseRequest', 'google.protobuf.Empty'],
   Resume: ['ResumeRequest', 'google.protobuf.Empty'],
   Kill: ['KillRequest', 'google.protobuf.Empty'],
+  Update: ['UpdateTaskRequest', 'google.protobuf.Empty'],
   Exec: ['ExecProcessRequest', 'google.protobuf.Empty'],
   CloseIO: ['CloseIORequest', 'google.protobuf.Empty'],
   ResizePty: ['ResizePtyRequest', 'google.protobuf.Empty'],

@@ -1,11 +1,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killProcessesUnder, processesUnder, waitPidGone } from '../../helpers/cleanup.js';
 import { decodeMessage, messageType } from '../../../services/server/protos.js';
 import { Code, type TtrpcError } from '../../../shim/ttrpc/index.js';
 import {
+  CGROUP_PARENT,
   deleteViaBinary,
   EventSink,
   Fifos,
@@ -100,7 +101,7 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     expect(await rejection(t.client.call('State', { id: 'exit3' }))).toMatchObject({ grpcCode: Code.NOT_FOUND });
   });
 
-  it('runs an exec, pauses, resumes, lists pids and kills', async () => {
+  it('runs execs, updates resources, pauses, resumes, lists pids and kills', async () => {
     const t = await createTask('long', ['sleep', '1000']);
     await t.client.call('Start', { id: 'long' });
     const fifos = new Fifos(join(dir, 'fifo', 'long'), 'e1');
@@ -141,6 +142,15 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
 
     const pids = await t.client.call('Pids', { id: 'long' });
     expect((pids.processes as { pid: number }[]).map((p) => p.pid)).toContain(t.pid);
+
+    // Update hands LinuxResources JSON to the runtime, which writes the cgroup.
+    const limit = 48 << 20;
+    await t.client.call('Update', {
+      id: 'long',
+      resources: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources', value: Buffer.from(JSON.stringify({ memory: { limit } })) },
+    });
+    const memoryCgroup = join('/sys/fs/cgroup/memory', CGROUP_PARENT, basename(dir), 'long');
+    expect(Number(readFileSync(join(memoryCgroup, 'memory.limit_in_bytes'), 'utf8'))).toBe(limit);
 
     await t.client.call('Pause', { id: 'long' });
     expect((await t.client.call('State', { id: 'long' })).status).toBe('PAUSED');
