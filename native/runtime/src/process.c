@@ -137,6 +137,10 @@ int process_find_exec(const struct process *p, char **out)
 
 int process_close_fds(int preserve_fds)
 {
+	/* Not an fd, but the same kind of inheritance: the caller's blocked signals stay with it. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	unsigned first = 3 + preserve_fds;
 	if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		return fail(errno, "mark fds close-on-exec");
