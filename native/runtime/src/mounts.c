@@ -152,8 +152,9 @@ static int bind_mount(int rootfd, const struct mount *m, const char *dest, int *
 	return set_mount_attrs(*dfd, m->flags, m->clear, m->flags & MS_REC);
 }
 
-/* cgroup mounts become a tmpfs holding, per hierarchy, a bind of the container's own cgroup
- * directory: the same view on v1, hybrid and v2, with or without a cgroup namespace. */
+/* A cgroup mount shows the container its own cgroups, with or without a cgroup namespace: on v1
+ * and hybrid a tmpfs holding, per hierarchy, a bind of the container's directory; on v2 a bind of
+ * that directory, or a fresh cgroup2 mount when the cgroup namespace makes it the root. */
 static int mount_cgroup(int rootfd, const struct rootfs_ctx *c, const struct mount *m, int *dfd)
 {
 	const char *const base = "/sys/fs/cgroup";
