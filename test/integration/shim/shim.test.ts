@@ -292,6 +292,29 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     await third.client.call('Delete', { id: 're3' });
   });
 
+  it('serves many tasks of one group concurrently, each with its own exit and output', async () => {
+    const pod = { 'io.kubernetes.cri.sandbox-id': 'pod-many' };
+    const ids = Array.from({ length: 10 }, (_, i) => `many${i}`);
+    const results = await Promise.all(
+      ids.map(async (id, i) => {
+        const t = await createTask(id, ['sh', '-c', `echo ${id}; exit ${i + 10}`], pod);
+        const waited = t.client.call('Wait', { id });
+        await t.client.call('Start', { id });
+        const exit = Number((await waited).exit_status);
+        await t.fifos.stdoutEnded;
+        await t.client.call('Delete', { id });
+        return { address: t.address, exit, out: t.fifos.output('stdout') };
+      }),
+    );
+    expect(new Set(results.map((r) => r.address)).size).toBe(1);
+    expect(results.map((r) => r.exit)).toEqual(ids.map((_, i) => i + 10));
+    expect(results.map((r) => r.out)).toEqual(ids.map((id) => `${id}\n`));
+    for (const [i, id] of ids.entries()) {
+      const exit = await sink.waitFor((e) => e.topic === '/tasks/exit' && e.event.container_id === id);
+      expect(exit.event.exit_status).toBe(i + 10);
+    }
+  });
+
   it('buffers events while the daemon is away and delivers them in order, once', async () => {
     await sink.stop();
     const t = await createTask('buffered', ['sh', '-c', 'exit 4'], { 'io.berth.shim.dedicated': 'true' });
