@@ -1,15 +1,16 @@
-import { createHash } from 'node:crypto';
 import { formatReference, parseReference } from '../services/registry/reference.js';
 import type { Api } from './client.js';
-import { readJsonBlob } from './content.js';
+import { readJsonBlob, sha256 } from './content.js';
 import { CliError, isNotFound } from './errors.js';
 import type { Descriptor, Image } from './types.js';
 
 export const MEDIA = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
+  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const;
 
 export interface Platform {
@@ -89,7 +90,7 @@ export function chainIds(diffIds: readonly string[]): string[] {
   const out: string[] = [];
   for (const diff of diffIds) {
     const prev = out[out.length - 1];
-    out.push(prev === undefined ? diff : `sha256:${createHash('sha256').update(`${prev} ${diff}`).digest('hex')}`);
+    out.push(prev === undefined ? diff : sha256(`${prev} ${diff}`));
   }
   return out;
 }

@@ -2,7 +2,7 @@ import type { Api } from '../client.js';
 import type { Context } from '../context.js';
 import { ArchiveWriter } from '../archive.js';
 import { blobChunks } from '../content.js';
-import { getImage, resolveManifest } from '../image.js';
+import { getImage, MEDIA, resolveManifest } from '../image.js';
 import type { Descriptor } from '../types.js';
 
 interface Exported {
@@ -41,7 +41,7 @@ export async function exportImages(ctx: Context, file: string, refs: string[]): 
   for (const ref of refs) images.push(await collect(ctx.api, ref, blobs));
   const index = {
     schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.index.v1+json',
+    mediaType: MEDIA.ociIndex,
     manifests: images.map((img) => {
       const tag = tagOf(img.name);
       return {

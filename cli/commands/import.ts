@@ -9,7 +9,7 @@ import type { Context } from '../context.js';
 import { extractArchive } from '../archive.js';
 import { bufferSource, streamSource, writeBlob, type BlobSource } from '../content.js';
 import { CliError, isAlreadyExists } from '../errors.js';
-import { chainIds, hostPlatform, isIndex, pickManifest, type ImageConfig, type IndexJson, type ManifestJson } from '../image.js';
+import { chainIds, hostPlatform, isIndex, MEDIA, pickManifest, type ImageConfig, type IndexJson, type ManifestJson } from '../image.js';
 import { withLease } from '../lease.js';
 import type { Descriptor } from '../types.js';
 import { ensureUnpacked } from '../unpack.js';
@@ -151,24 +151,24 @@ async function readDockerArchive(dir: string, opts: ImportOptions, store: Store)
   const out: Candidate[] = [];
   for (const entry of entries) {
     const configPath = archivePath(dir, entry.Config);
-    const config = { ...(await hashFile(configPath)), mediaType: 'application/vnd.docker.container.image.v1+json' };
+    const config = { ...(await hashFile(configPath)), mediaType: MEDIA.dockerConfig };
     store.blobs.set(config.digest, { source: fileSource(configPath, config.digest, config.size), labels: {} });
     const layers = [];
     for (const layer of entry.Layers) {
       const path = archivePath(dir, layer);
       const hashed = await hashFile(path);
-      const mediaType = (await isGzip(path)) ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : 'application/vnd.docker.image.rootfs.diff.tar';
+      const mediaType = (await isGzip(path)) ? MEDIA.dockerLayerGzip : MEDIA.dockerLayer;
       store.blobs.set(hashed.digest, { source: fileSource(path, hashed.digest, hashed.size), labels: {} });
       layers.push({ mediaType, digest: hashed.digest, size: hashed.size });
     }
     const manifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config, layers }),
+      JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.dockerManifest, config, layers }),
     );
     const source = bufferSource(manifest);
     const labels: Record<string, string> = { 'containerd.io/gc.ref.content.config': config.digest };
     layers.forEach((l, i) => (labels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
     store.blobs.set(source.digest, { source, labels });
-    const target = { media_type: 'application/vnd.docker.distribution.manifest.v2+json', digest: source.digest, size: source.size };
+    const target = { media_type: MEDIA.dockerManifest, digest: source.digest, size: source.size };
     const names = entry.RepoTags?.length ? entry.RepoTags : opts.name ? [opts.name] : [];
     if (!names.length) throw new CliError(`archive: image ${config.digest} has no tag; give one with --name`);
     for (const name of names) out.push({ name: normalizeName(name), target });

@@ -137,6 +137,8 @@ async function runAttached(ctx: Context, id: string, opts: RunOptions): Promise<
 }
 
 export async function runContainer(ctx: Context, imageName: string, command: string[], opts: RunOptions): Promise<number> {
+  // berthd removes nothing by itself; with -d no berth process is left to do it at exit.
+  if (opts.rm && opts.detach) throw new CliError('--rm cannot be combined with -d: nothing would remove the container when it exits');
   const id = opts.name !== undefined ? validateId('container name', opts.name) : generateId();
   const flags = { ...specInputFromFlags(opts, id, ctx.namespace), args: command };
   const image = await resolveImage(ctx.api, imageName);

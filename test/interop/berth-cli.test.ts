@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,10 +74,12 @@ describe('berth CLI against berthd', () => {
     expect(r.code).toBe(0);
   });
 
-  it('applies --memory and --cpus to the cgroup', async () => {
+  it('applies --memory, --cpus and --net host', async () => {
     const id = uniqueName('limits');
-    expect((await berth(['run', '-d', '--name', id, '--memory', '64m', '--cpus', '0.5', image(), 'sleep', '300'])).code).toBe(0);
+    expect((await berth(['run', '-d', '--name', id, '--memory', '64m', '--cpus', '0.5', '--net', 'host', image(), 'sleep', '300'])).code).toBe(0);
     try {
+      const interfaces = (await berth(['exec', id, 'ls', '/sys/class/net'])).stdout.split('\n').filter(Boolean);
+      expect(interfaces.length).toBeGreaterThan(1);
       // berth sets cgroupsPath /<namespace>/<id>, like ctr; this host is cgroup v1.
       const memory = await run('cat', [`/sys/fs/cgroup/memory/${ns}/${id}/memory.limit_in_bytes`]);
       expect(memory.stdout.trim()).toBe(String(64 * 1024 * 1024));
@@ -193,6 +195,21 @@ describe('berth CLI against berthd', () => {
     expect(imported.stdout).toBe(`${image()}\n`);
     const r = await berth(['run', '--rm', image(), 'echo', 'imported'], { namespace: importNs });
     expect(r.stdout).toBe('imported\n');
+
+    // Without the OCI files it is a docker-archive (docker save's manifest.json), imported under
+    // a docker schema 2 manifest berth writes itself.
+    const unpacked = join(scratch, 'docker-archive');
+    const dockerArchive = join(scratch, 'docker.tar');
+    await mkdir(unpacked);
+    expect((await run('tar', ['-xf', archive, '-C', unpacked])).code).toBe(0);
+    await rm(join(unpacked, 'index.json'));
+    await rm(join(unpacked, 'oci-layout'));
+    expect((await run('tar', ['-cf', dockerArchive, '-C', unpacked, '.'])).code).toBe(0);
+    const docker = await berth(['images', 'import', dockerArchive], { namespace: importNs });
+    expect(docker.stdout, docker.stderr).toBe(`${image()}\n`);
+    const inspect = JSON.parse((await berth(['images', 'inspect', image()], { namespace: importNs })).stdout) as { target: { media_type: string } };
+    expect(inspect.target.media_type).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect((await berth(['run', '--rm', image(), 'echo', 'docker'], { namespace: importNs })).stdout).toBe('docker\n');
   });
 
   it('lists namespaces, content and snapshots, and describes the daemon', async () => {
@@ -250,6 +267,8 @@ describe('berth CLI against berthd', () => {
       ['run', '--rm', '--user', 'no-such-user', image(), 'true'],
       ['run', '--rm', '-v', '/no/such/dir:/x', image(), 'true'],
       ['run', '--rm', '--name', 'bad name', image(), 'true'],
+      ['run', '--rm', '-d', image(), 'true'],
+      ['run', '--net', 'bridge', image(), 'true'],
       ['run'],
       ['ps', 'extra-arg'],
       ['exec', 'no-such-container', 'true'],
@@ -266,11 +285,12 @@ describe('berth CLI against berthd', () => {
       ['version', 'extra-arg'],
       ['no-such-command'],
     ];
-    for (const args of cases) {
-      const r = await berth(args);
-      expect(r.stderr, args.join(' ')).toMatch(/^berth: \S.*\n$/);
+    // Independent of each other, so run side by side.
+    const results = await Promise.all(cases.map((args) => berth(args)));
+    results.forEach((r, i) => {
+      expect(r.stderr, cases[i]?.join(' ')).toMatch(/^berth: \S.*\n$/);
       expectOneLineError(r);
-    }
+    });
     const unreachable = await run(BERTH, ['--address', join(scratch, 'none.sock'), 'version']);
     expectOneLineError(unreachable);
     expect(unreachable.stderr).toContain('cannot connect to berthd');
