@@ -9,7 +9,7 @@ import { fixtureImage } from '../helpers/registry.js';
 import { run } from '../helpers/exec.js';
 import { watchEvents } from '../helpers/events.js';
 
-describe.each(SHIMS)('ctr run against berthd with %s', (shimName, shimBinary) => {
+describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
   const daemon = useBerthd({ args: ['--config', configWithShim(shimBinary)] });
   const ns = uniqueName('run');
   const image = (): string => fixtureImage('busybox').ref;
@@ -49,33 +49,6 @@ describe.each(SHIMS)('ctr run against berthd with %s', (shimName, shimBinary) =>
       await c(['task', 'kill', '-s', 'SIGKILL', keeper]);
       await c(['task', 'delete', keeper]).then(async (d) => (d.code === 0 ? d : (await new Promise((res) => setTimeout(res, 300)), c(['task', 'delete', keeper]))));
       await c(['containers', 'rm', keeper]);
-    }
-  });
-
-  it.runIf(shimName === 'berth-shim')('serves a new namespace from the warm spare shim', async () => {
-    // berthd's children started as spares (a spare keeps its command line once it serves).
-    const spares = async (): Promise<number[]> => {
-      const children = (await readFile(`/proc/${daemon().proc.pid}/task/${daemon().proc.pid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
-      const cmdlines = await Promise.all(children.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
-      return children.filter((_, i) => (cmdlines[i] ?? '').endsWith('spare\0'));
-    };
-    const before = await spares();
-    expect(before.length).toBeGreaterThan(0);
-    const other = uniqueName('spare');
-    const id = uniqueName('first');
-    expect((await ctr(daemon().address, ['images', 'pull', '--plain-http', image()], { namespace: other })).code).toBe(0);
-    expect((await ctr(daemon().address, ['run', '-d', image(), id, 'sleep', '300'], { namespace: other })).code).toBe(0);
-    try {
-      const pid = Number(/\s(\d+)\s+RUNNING/.exec((await ctr(daemon().address, ['task', 'ls'], { namespace: other })).stdout)?.[1]);
-      const ppid = Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[1]);
-      expect(before).toContain(ppid); // started before the task was asked for
-      expect((await spares()).filter((p) => !before.includes(p))).toHaveLength(1); // a new spare replaces the one taken
-    } finally {
-      await ctr(daemon().address, ['task', 'kill', '-s', 'SIGKILL', id], { namespace: other });
-      await new Promise((r) => setTimeout(r, 300));
-      await ctr(daemon().address, ['task', 'delete', id], { namespace: other });
-      await ctr(daemon().address, ['containers', 'rm', id], { namespace: other });
-      expect(await removeNamespaceCgroups(other)).toEqual([]);
     }
   });
 
@@ -202,5 +175,38 @@ describe.each(SHIMS)('ctr run against berthd with %s', (shimName, shimBinary) =>
     expect((await c(['task', 'delete', id])).code).toBe(0);
     expect((await c(['containers', 'rm', id])).code).toBe(0);
     expect((await c(['version'])).code).toBe(0);
+  });
+});
+
+/** berth-shim only: containerd's shim has no spare mode. */
+describe('the warm spare shim', () => {
+  const daemon = useBerthd();
+  const image = (): string => fixtureImage('busybox').ref;
+
+  it('serves a new namespace from the warm spare shim', async () => {
+    // berthd's children started as spares (a spare keeps its command line once it serves).
+    const spares = async (): Promise<number[]> => {
+      const children = (await readFile(`/proc/${daemon().proc.pid}/task/${daemon().proc.pid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
+      const cmdlines = await Promise.all(children.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
+      return children.filter((_, i) => (cmdlines[i] ?? '').endsWith('spare\0'));
+    };
+    const before = await spares();
+    expect(before.length).toBeGreaterThan(0);
+    const other = uniqueName('spare');
+    const id = uniqueName('first');
+    expect((await ctr(daemon().address, ['images', 'pull', '--plain-http', image()], { namespace: other })).code).toBe(0);
+    expect((await ctr(daemon().address, ['run', '-d', image(), id, 'sleep', '300'], { namespace: other })).code).toBe(0);
+    try {
+      const pid = Number(/\s(\d+)\s+RUNNING/.exec((await ctr(daemon().address, ['task', 'ls'], { namespace: other })).stdout)?.[1]);
+      const ppid = Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[1]);
+      expect(before).toContain(ppid); // started before the task was asked for
+      expect((await spares()).filter((p) => !before.includes(p))).toHaveLength(1); // a new spare replaces the one taken
+    } finally {
+      await ctr(daemon().address, ['task', 'kill', '-s', 'SIGKILL', id], { namespace: other });
+      await new Promise((r) => setTimeout(r, 300));
+      await ctr(daemon().address, ['task', 'delete', id], { namespace: other });
+      await ctr(daemon().address, ['containers', 'rm', id], { namespace: other });
+      expect(await removeNamespaceCgroups(other)).toEqual([]);
+    }
   });
 });
