@@ -14,17 +14,15 @@ const FINAL_FLUSH_MS = 5_000;
 /** `start` passes a pipe as fd 3 and waits for one byte on it. */
 const READY_FD = 3;
 
-function logger(debug: boolean): (message: string) => void {
-  return (message) => {
-    if (debug || !message.startsWith('debug:')) process.stderr.write(`${new Date().toISOString()} ${message}\n`);
-  };
+/** Lines for the shim's log file (its stderr); `-debug` is accepted for the contract but adds nothing yet. */
+function log(message: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${message}\n`);
 }
 
 /** The long-lived shim: serves containerd.task.v2.Task on the group's socket until idle. */
 export async function serveCommand(args: ShimArgs): Promise<void> {
   if (!args.socket) throw new Error('serve needs -socket');
   const socket = args.socket;
-  const log = logger(args.debug);
   const reaper = new Reaper();
   const events = new EventPublisher(process.env.TTRPC_ADDRESS ?? '', log);
   const server = new TtrpcServer();
