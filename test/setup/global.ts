@@ -88,8 +88,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
   try {
     const fixturesDir = await ensureFixtures();
-    registry = await startRegistry(await mkdtemp(`${runDir}/registry-`));
-    const host = registry.host;
+    // docker-compose.test.yml runs the registry as a service of its own, on the shared loopback.
+    const external = process.env.BERTH_TEST_REGISTRY;
+    if (!external) registry = await startRegistry(await mkdtemp(`${runDir}/registry-`));
+    const host = external ?? registry?.host ?? '';
     const loaded = await Promise.all(FIXTURE_IMAGES.map((n) => loadImage(fixturesDir, host, n)));
     const images = Object.fromEntries(loaded.map((img) => [img.name, img])) as Record<FixtureImageName, FixtureImage>;
     const fixtures: RegistryFixtures = { host, images };
