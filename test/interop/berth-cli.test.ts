@@ -212,6 +212,19 @@ describe('berth CLI against berthd', () => {
     expect((await berth(['run', '--rm', image(), 'echo', 'docker'], { namespace: importNs })).stdout).toBe('docker\n');
   });
 
+  it('pulls, runs and exports a multi-platform image (an index) for this platform', async () => {
+    const multi = fixtureImage('multiarch').ref;
+    expect((await berth(['pull', '--json', multi])).code).toBe(0);
+    const list = JSON.parse((await berth(['images', 'ls', '--json'])).stdout) as Array<{ name: string; platforms: string[] }>;
+    expect(list.find((i) => i.name === multi)?.platforms).toEqual(['linux/amd64', 'linux/arm64']);
+    expect((await berth(['run', '--rm', multi, 'echo', 'multi'])).stdout).toBe('multi\n');
+
+    const archive = join(scratch, 'multi.tar');
+    expect((await berth(['images', 'export', archive, multi])).code).toBe(0);
+    expect((await berth(['images', 'import', archive], { namespace: importNs })).stdout).toBe(`${multi}\n`);
+    expect((await berth(['run', '--rm', multi, 'echo', 'multi'], { namespace: importNs })).stdout).toBe('multi\n');
+  });
+
   it('lists namespaces, content and snapshots, and describes the daemon', async () => {
     const namespaces = JSON.parse((await berth(['ns', 'ls', '--json'])).stdout) as Array<{ name: string }>;
     expect(namespaces.map((n) => n.name)).toContain(ns);
