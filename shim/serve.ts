@@ -23,6 +23,9 @@ function log(message: string): void {
 export async function serveCommand(args: ShimArgs): Promise<void> {
   if (!args.socket) throw new Error('serve needs -socket');
   const socket = args.socket;
+  // A bug hit by one task must not end the supervision of every task in the group: log, go on.
+  process.on('uncaughtException', (err) => log(`uncaught exception: ${err.stack ?? err.message}`));
+  process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
   const reaper = new Reaper();
   const events = new EventPublisher(process.env.TTRPC_ADDRESS ?? '', log);
   const server = new TtrpcServer();
