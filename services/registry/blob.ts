@@ -4,10 +4,14 @@ import { isTransient, type RegistryClient } from './client.js';
 import type { Descriptor } from './manifest.js';
 import { NetworkError } from './transport.js';
 
-/** Where a blob's bytes go; `offset` is how many it already holds (a resumed ingest holds some). */
+/**
+ * Where a blob's bytes go; `offset` is how many it already holds (a resumed ingest holds some).
+ * Like a Writable: write() returns false when the sink wants the source paused until drained().
+ */
 export interface BlobSink {
   readonly offset: number;
-  write(chunk: Buffer): Promise<void>;
+  write(chunk: Buffer): boolean;
+  drained(): Promise<void>;
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -34,19 +38,46 @@ export async function downloadBlob(client: RegistryClient, desc: Descriptor, sin
   }
 }
 
+/**
+ * One response body into the sink. The body flows ('data' events) rather than being iterated:
+ * a paused socket is read one chunk per event-loop turn, and turns are scarce while layers
+ * unpack; flowing, libuv reads all that is there. The sink's backpressure pauses it.
+ */
 async function copy(client: RegistryClient, desc: Descriptor, sink: BlobSink): Promise<void> {
-  const body = await client.openBlob(desc, sink.offset);
-  try {
-    for await (const chunk of body) {
-      if (sink.offset + chunk.length > desc.size) {
-        throw new BerthError('FAILED_PRECONDITION', `blob ${desc.digest}: the registry sent more than the ${desc.size} bytes its descriptor says`);
+  const { body, skip } = await client.openBlob(desc, sink.offset);
+  let toSkip = skip;
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: unknown): void => {
+      body.destroy();
+      if (err instanceof BerthError) reject(err);
+      else reject(new NetworkError(`blob ${desc.digest}: connection broke at byte ${sink.offset} of ${desc.size} (${err instanceof Error ? err.message : String(err)})`, 'ECONNRESET'));
+    };
+    body.on('data', (chunk: Buffer) => {
+      let data = chunk;
+      if (toSkip > 0) {
+        const n = Math.min(toSkip, data.length);
+        toSkip -= n;
+        data = data.subarray(n);
+        if (data.length === 0) return;
       }
-      await sink.write(chunk);
-    }
-  } catch (err) {
-    if (err instanceof BerthError) throw err;
-    throw new NetworkError(`blob ${desc.digest}: connection broke at byte ${sink.offset} of ${desc.size} (${err instanceof Error ? err.message : String(err)})`, 'ECONNRESET');
-  }
+      if (sink.offset + data.length > desc.size) {
+        fail(new BerthError('FAILED_PRECONDITION', `blob ${desc.digest}: the registry sent more than the ${desc.size} bytes its descriptor says`));
+        return;
+      }
+      try {
+        if (!sink.write(data)) {
+          body.pause();
+          sink.drained().then(() => body.resume(), fail);
+        }
+      } catch (err) {
+        fail(err);
+      }
+    });
+    body.once('end', () => resolve());
+    body.once('error', fail);
+    // A connection closed before the end of a body without Content-Length ends no other way.
+    body.once('close', () => (body.complete ? resolve() : fail(new Error('connection closed'))));
+  });
   if (sink.offset < desc.size) {
     throw new NetworkError(`blob ${desc.digest}: the connection ended at byte ${sink.offset} of ${desc.size}`, 'ESHORT');
   }

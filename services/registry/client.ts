@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../errors.js';
 import type { Authorizer } from './auth.js';
@@ -98,13 +99,13 @@ export class RegistryClient {
 
   /**
    * Opens a blob at `offset`. A server that ignores Range answers 200 with the whole blob; the
-   * bytes before `offset` are then skipped here, so callers always get the stream from `offset`.
+   * caller then skips `skip` bytes, so what it keeps always starts at `offset`.
    */
-  async openBlob(desc: Descriptor, offset: number): Promise<AsyncIterable<Buffer>> {
+  async openBlob(desc: Descriptor, offset: number): Promise<{ body: IncomingMessage; skip: number }> {
     const headers: Record<string, string> = { Accept: '*/*' };
     if (offset > 0) headers.Range = `bytes=${offset}-`;
     const res = await this.request('pull', `blobs/${desc.digest}`, headers);
-    if (offset > 0 && res.status === 200) return skip(res.body as AsyncIterable<Buffer>, offset);
+    if (offset > 0 && res.status === 200) return { body: res.body, skip: offset };
     if (offset > 0 && res.status === 206) {
       const start = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1];
       if (Number(start) !== offset) {
@@ -112,7 +113,7 @@ export class RegistryClient {
         throw new HttpStatusError(502, `blob ${desc.digest} from ${res.url.host}: asked for bytes from ${offset}, got ${String(res.headers['content-range'])}`);
       }
     }
-    return res.body as AsyncIterable<Buffer>;
+    return { body: res.body, skip: 0 };
   }
 
   /** One logical request: endpoints in order, each retried with backoff on transient failures. */
@@ -174,17 +175,5 @@ export class RegistryClient {
       throw new HttpStatusError(res.status, `GET ${res.url.href}: HTTP ${res.status}${body ? ` ${body.trim()}` : ''}`);
     }
     throw new BerthError('FAILED_PRECONDITION', `${authHost}: authorization kept failing for ${this.scope}`);
-  }
-}
-
-async function* skip(body: AsyncIterable<Buffer>, count: number): AsyncIterable<Buffer> {
-  let left = count;
-  for await (const chunk of body) {
-    if (left >= chunk.length) {
-      left -= chunk.length;
-      continue;
-    }
-    yield left > 0 ? chunk.subarray(left) : chunk;
-    left = 0;
   }
 }

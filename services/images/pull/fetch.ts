@@ -9,6 +9,7 @@ import { downloadBlob } from '../../registry/blob.js';
 import { sha256, type Descriptor } from '../../registry/manifest.js';
 import type { PullContext } from './context.js';
 import { GrowingFile } from './follow.js';
+import { IngestSink } from './ingest-sink.js';
 import type { Inflight } from './inflight.js';
 import { sourceLabel } from './labels.js';
 import type { Limiter } from './limit.js';
@@ -130,27 +131,22 @@ export class ContentFetcher {
     }
     if (!writer) return;
     const w = writer;
+    let reported = w.ingest.offset;
+    const report = (offset: number): void => ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset, total: desc.size, status: 'downloading' });
+    const sink = new IngestSink(w.ingest, (offset) => {
+      file?.grew(offset);
+      if (offset - reported >= PROGRESS_STEP) report((reported = offset));
+    });
+    report(reported);
     try {
-      let reported = 0;
-      const report = (): void => {
-        reported = w.ingest.offset;
-        ctx.progress({ digest: desc.digest, mediaType: desc.mediaType, offset: reported, total: desc.size, status: 'downloading' });
-      };
-      report();
-      await downloadBlob(ctx.client, desc, {
-        get offset() {
-          return w.ingest.offset;
-        },
-        write: async (chunk) => {
-          await w.ingest.write(w.ingest.offset, chunk);
-          file?.grew(w.ingest.offset);
-          if (w.ingest.offset - reported >= PROGRESS_STEP) report();
-        },
-      });
+      await downloadBlob(ctx.client, desc, sink);
+      await sink.flush();
       await this.commitVerified(ctx, w, ref, desc);
       file?.end();
     } catch (err) {
       file?.fail(err instanceof Error ? err : new Error(String(err)));
+      // What arrived stays in the ingest: the next pull resumes after it.
+      await sink.flush().catch(() => undefined);
       throw err;
     } finally {
       await w.release();
