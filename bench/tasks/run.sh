@@ -14,8 +14,12 @@
 # Sections 1, 2 and 4 also report the daemon side's CPU time (daemon + shims + OCI runtime calls,
 # from a cpuacct cgroup per daemon), which a busy machine distorts much less than wall time.
 #
-# Usage: bench/tasks/run.sh          (as root; needs ./bin/berthd, ctr, containerd, skopeo, jq)
-# Env:   ROUNDS_RUN=20 ROUNDS=5 N=20 QUIET_MAX=30 BERTHD=./bin/berthd
+# berthd runs from a snapshot of the checkout's build (dist/, bin/, the addon, berth-runtime;
+# node_modules linked) taken when dist/ has been still for 3 s, so a rebuild by someone else
+# during the run cannot change or break what is measured. SNAPSHOT=0 runs ./bin/berthd directly.
+#
+# Usage: bench/tasks/run.sh          (as root; needs a built checkout, ctr, containerd, skopeo, jq)
+# Env:   ROUNDS_RUN=20 ROUNDS=5 N=20 QUIET_MAX=30 SNAPSHOT=1 BERTHD=./bin/berthd (implies SNAPSHOT=0)
 #        BERTHD_ARGS="--log-level warn" RUNC_SHIM=/usr/bin/containerd-shim-runc-v2 KEEP_LOGS=1
 #
 # Everything it starts is stopped by PID. At exit it removes its containers, stops the daemons
@@ -30,6 +34,8 @@ ROUNDS_RUN=${ROUNDS_RUN:-20}
 ROUNDS=${ROUNDS:-5}
 N=${N:-20}
 QUIET_MAX=${QUIET_MAX:-30}
+SNAPSHOT=${SNAPSHOT:-1}
+[ -z "${BERTHD:-}" ] || SNAPSHOT=0
 BERTHD=${BERTHD:-./bin/berthd}
 read -r -a BERTHD_ARGS <<<"${BERTHD_ARGS:---log-level warn}"
 RUNC_SHIM=${RUNC_SHIM:-/usr/bin/containerd-shim-runc-v2}
@@ -139,6 +145,33 @@ check_clean() {
   [ -z "$left" ] || log "LEFT BEHIND: mounts: $left"
   left=$(ls -d /sys/fs/cgroup/*/"bt-$tag-"* /sys/fs/cgroup/unified/"bt-$tag-"* /run/containerd/runc/"bt-$tag-"* 2>/dev/null || true)
   [ -z "$left" ] || log "LEFT BEHIND: $left"
+}
+
+# --- berthd snapshot -------------------------------------------------------------------------
+
+# Copies what berthd, berth-shim and berth-runtime load at run time into $work/berth once the
+# build looks complete and still; sets BERTHD to the copy. Prints what it copied.
+snapshot_berth() {
+  local dst=$work/berth newest
+  for _ in $(seq 120); do
+    newest=$(find dist -type f -printf '%T@\n' 2>/dev/null | sort -n | tail -1)
+    if [ -x native/runtime/build/berth-runtime ] && [ -f native/addon/build/Release/berth_native.node ] &&
+      [ -f dist/services/daemon/berthd.js ] && [ -f dist/shim/main.js ] && [ -n "$newest" ] &&
+      awk -v n="$newest" -v now="$(date +%s.%N)" 'BEGIN { exit !(now - n > 3) }'; then
+      mkdir -p "$dst/native/runtime/build" "$dst/native/addon/build/Release"
+      cp -a dist bin package.json "$dst/"
+      cp -L native/runtime/build/berth-runtime "$dst/native/runtime/build/"
+      cp -L native/addon/build/Release/berth_native.node "$dst/native/addon/build/Release/"
+      ln -s "$PWD/node_modules" "$dst/node_modules"
+      BERTHD=$dst/bin/berthd
+      printf 'berthd from a snapshot of this checkout: dist/ last written %s, berth-runtime built %s\n' \
+        "$(date -u -d "@$newest" '+%T UTC')" "$(date -u -r native/runtime/build/berth-runtime '+%T UTC')"
+      return 0
+    fi
+    sleep 1
+  done
+  log "the checkout's build is incomplete or still changing (dist/, native/*/build); try later or SNAPSHOT=0"
+  exit 1
 }
 
 # --- image and registry -----------------------------------------------------------------------
@@ -491,6 +524,7 @@ section_restart() {
 printf 'berth task benchmarks, %s; %s; %d vCPU; berthd %s; containerd %s\n' "$(date -u '+%F %T UTC')" "$(uname -r)" "$(nproc)" \
   "$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- services shim native 2>/dev/null || echo ' + uncommitted changes')" \
   "$(/usr/bin/containerd --version | awk '{ print $3 }')"
+if [ "$SNAPSHOT" = 1 ]; then snapshot_berth; fi
 layout=$(busybox_layout)
 port=$(free_port)
 start_registry "$port"
