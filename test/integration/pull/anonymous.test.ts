@@ -64,6 +64,15 @@ describe('PullService: anonymous', () => {
     expect(r.services.content.list('arch-none')).toEqual([]);
   });
 
+  it('pulls by digest and names the image by it', async () => {
+    const image = fixtureImage('multi');
+    const repo = image.ref.replace(/:latest$/, '');
+    const pulled = await r.puller.pull('by-digest', `${repo}@${image.target.digest}`);
+    expect(pulled.name).toBe(`${repo}@${image.target.digest}`);
+    expectStoredLikeCtr(r.services, 'by-digest', fixtureManifest('multi'), '127.0.0.1', 'multi');
+    await expect(r.puller.pull('by-digest', `${repo}@sha256:${'0'.repeat(64)}`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('reports a missing tag as NOT_FOUND, leaving nothing', async () => {
     await expect(r.puller.pull('missing', `${host()}/multi:no-such-tag`)).rejects.toMatchObject({
       code: 'NOT_FOUND',
