@@ -226,6 +226,8 @@ function report(err: unknown): void {
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
+  // A closed pipe on stdout (`berth content ls | head -1`) is the reader's choice, not a crash.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {

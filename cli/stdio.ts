@@ -37,6 +37,12 @@ export class StdioAttachment {
       pending.push(new Promise((resolve) => socket.once('close', () => resolve())));
       socket.on('error', () => socket.destroy());
       socket.pipe(sink, { end: false });
+      // Our reader went away (`berth run ... | head -1`): keep draining, or the container would
+      // block on a full FIFO and never exit.
+      sink.once('error', () => {
+        socket.unpipe(sink);
+        socket.resume();
+      });
     }
     this.outputsDone = Promise.all(pending).then(() => undefined);
     this.inputDone = fifos.stdin ? this.#attachInput(fifos.stdin, terminal) : new Promise(() => undefined);

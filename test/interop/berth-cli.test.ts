@@ -63,6 +63,16 @@ describe('berth CLI against berthd', () => {
     expect(r.code).toBe(3);
   });
 
+  it('keeps draining output after its reader has gone, so the container still exits and is removed', async () => {
+    const id = uniqueName('pipe');
+    const berthCmd = [BERTH, '--address', daemon().address, '-n', ns, 'run', '--rm', '--name', id, image()].join(' ');
+    // Far more than a pipe buffer holds, most of it written after head has exited. The shell
+    // returns once both sides of the pipe have.
+    const r = await run('sh', ['-c', `${berthCmd} seq 1 200000 | head -1`]);
+    expect(r.stdout.split('\n')[0]).toBe('1');
+    expect((await berth(['ps', '-q'])).stdout).not.toContain(id);
+  });
+
   it('applies -e, -v, --user, --net and passes stdin with -i', async () => {
     const r = await berth(
       ['run', '--rm', '-i', '-e', 'GREETING=hello', '-v', `${scratch}:/host:ro`, '--user', 'nobody', '--net', 'none', image(),
