@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { removeNamespaceCgroups } from '../helpers/cgroups.js';
 import { uniqueName } from '../helpers/ctr.js';
 import { run, type RunResult } from '../helpers/exec.js';
 import { fixtureImage } from '../helpers/registry.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth', import.meta.url));
 
@@ -31,7 +31,7 @@ describe('berth CLI against berthd', () => {
     run(BERTH, ['--address', daemon().address, '-n', opts.namespace ?? ns, ...args], { input: opts.input, timeoutMs: opts.timeoutMs ?? 60_000 });
 
   beforeAll(async () => {
-    scratch = await mkdtemp(join(tmpdir(), 'berth-cli-test-'));
+    scratch = await scratchDir('cli-');
     const pulled = await berth(['pull', image()]);
     expect(pulled.code, pulled.stderr).toBe(0);
     expect(pulled.stdout).toBe(`${image()}: ${fixtureImage('busybox').target.digest}\n`);
