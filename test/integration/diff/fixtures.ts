@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -84,5 +84,3 @@ export async function writeLayer(dir: string, name: string, entries: FixtureEntr
   writeFileSync(blob, compress(tarData, compression));
   return { blob, tar: tarData, mediaType: MEDIA_TYPES[compression] };
 }
-
-export const readText = (file: string): string => readFileSync(file, 'utf8');
