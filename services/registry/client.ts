@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../errors.js';
 import type { Authorizer } from './auth.js';
 import type { Capability, RegistryEndpoint } from './hosts.js';
-import { MANIFEST_ACCEPT, MANIFEST_LIMIT, sha256, verify, type Descriptor } from './manifest.js';
+import { isIndex, isManifest, MANIFEST_ACCEPT, MANIFEST_LIMIT, MEDIA, sha256, verify, type Descriptor } from './manifest.js';
 import { formatReference, manifestReference, type Reference } from './reference.js';
 import { isTlsFailure, NetworkError, readBody, send, type HttpResponse } from './transport.js';
 
@@ -82,8 +82,9 @@ export class RegistryClient {
     } catch {
       throw new BerthError('FAILED_PRECONDITION', `${formatReference(this.ref)}: ${res.url.host} answered with something that is not a JSON manifest (${served || 'no content type'})`);
     }
-    // OCI documents may omit mediaType; the Content-Type the registry served then says what it is.
-    const mediaType = typeof doc?.mediaType === 'string' && doc.mediaType ? doc.mediaType : served;
+    // OCI documents may omit mediaType; the Content-Type the registry served then says what it
+    // is, and when that is generic too (application/json), the document's shape does.
+    const mediaType = typeof doc?.mediaType === 'string' && doc.mediaType ? doc.mediaType : isIndex(served) || isManifest(served) ? served : shapeOf(doc, served);
     return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
   }
 
@@ -176,4 +177,10 @@ export class RegistryClient {
     }
     throw new BerthError('FAILED_PRECONDITION', `${authHost}: authorization kept failing for ${this.scope}`);
   }
+}
+
+function shapeOf(doc: object | null, served: string): string {
+  if (doc && 'manifests' in doc) return MEDIA.ociIndex;
+  if (doc && 'layers' in doc && 'config' in doc) return MEDIA.ociManifest;
+  return served;
 }

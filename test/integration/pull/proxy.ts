@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 /**
  * A failure-injection HTTP proxy in front of a registry, on its own 127.0.0.x address. It
  * records every request and can, per request, cut or stall a response body, flip a byte, ignore
- * Range, redirect elsewhere, or demand basic credentials.
+ * Range, change the Content-Type, redirect elsewhere, or demand basic credentials.
  */
 export interface SeenRequest {
   method: string;
@@ -17,6 +17,7 @@ export type Fault =
   | { kind: 'stall'; after: number; onStall?: () => void }
   | { kind: 'corrupt'; at: number }
   | { kind: 'ignore-range' }
+  | { kind: 'content-type'; value: string }
   | { kind: 'redirect'; to: string };
 
 export interface ProxyOptions {
@@ -80,7 +81,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     if (fault?.kind === 'ignore-range') delete headers.range;
     const [host, port] = opts.upstream.split(':');
     const up = request({ host, port: Number(port), method: req.method, path: req.url, headers }, (upRes) => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      const type = fault?.kind === 'content-type' ? { 'content-type': fault.value } : {};
+      res.writeHead(upRes.statusCode ?? 502, { ...upRes.headers, ...type });
       pipeWithFault(upRes, res, fault, req.socket);
     });
     up.on('error', () => res.destroy());
