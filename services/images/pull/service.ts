@@ -137,6 +137,7 @@ export class PullService {
       if (!unpack || !plan.unpack) continue;
       const layers = plan.layers.map((desc, i) => ({ desc, diffId: plan.diffIds[i] ?? '', fetch: byDigest.get(desc.digest) as LayerFetch }));
       const top = await this.unpacker.unpack(ctx, layers);
+      if (top === undefined) continue;
       const label = snapshotRefLabel(opts.snapshotter || SNAPSHOTTER, top);
       this.deps.content.update(ctx.namespace, plan.configDesc.digest, label, Object.keys(label).map((k) => `labels.${k}`));
     }

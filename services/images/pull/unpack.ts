@@ -42,8 +42,8 @@ export class Unpacker {
     return 0;
   }
 
-  /** Returns the top chain ID. */
-  async unpack(ctx: PullContext, layers: readonly UnpackLayer[]): Promise<string> {
+  /** Returns the top chain ID; undefined for an image without layers (nothing to unpack). */
+  async unpack(ctx: PullContext, layers: readonly UnpackLayer[]): Promise<string | undefined> {
     const chains = chainIds(layers.map((l) => l.diffId));
     for (const [i, layer] of layers.entries()) {
       const chain = chains[i] ?? '';
@@ -55,9 +55,7 @@ export class Unpacker {
       // A concurrent pull unpacking this chain may be cancelled: then we unpack it ourselves.
       await (first.shared ? first.done.catch(() => run().done) : first.done);
     }
-    const top = chains[chains.length - 1];
-    if (top === undefined) throw new BerthError('FAILED_PRECONDITION', 'image has no layers to unpack');
-    return top;
+    return chains[chains.length - 1];
   }
 
   private async applyOne(ctx: PullContext, layer: UnpackLayer, chain: string, parent: string): Promise<void> {
