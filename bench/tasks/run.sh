@@ -12,7 +12,8 @@
 # docker-registry on 127.0.0.1 and pulled into every daemon once before measuring. Each section
 # waits for a quiet machine first (at most QUIET_MAX s) and says how busy the machine was.
 # Sections 1, 2 and 4 also report the daemon side's CPU time (daemon + shims + OCI runtime calls,
-# from a cpuacct cgroup per daemon), which a busy machine distorts much less than wall time.
+# from a cpuacct cgroup per daemon, including the background work an operation sets off, read
+# once the cgroup is idle again), which a busy machine distorts much less than wall time.
 #
 # berthd runs from a snapshot of the checkout's build (dist/, bin/, the addon, berth-runtime;
 # node_modules linked) taken when dist/ has been still for 3 s, so a rebuild by someone else
@@ -241,20 +242,46 @@ cpu_ns() { cat "$CPU_CG/$1/cpuacct.usage" 2>/dev/null || echo 0; }
 TICK_NS=$((1000000000 / $(getconf CLK_TCK)))
 proc_ns() { sed 's/^.*) //' "/proc/${pid[$1]}/stat" 2>/dev/null | awk -v t="$TICK_NS" '{ print ($12 + $13) * t }' || echo 0; }
 cpu_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
+# Daemon $1's cgroup CPU (ns) once the work an operation set off in the background (a shim
+# exiting, berthd starting its next warm spare) is done: when it has used under 2 ms in 200 ms,
+# at most 3 s after the call. Outside the timed window.
+cpu_settled() {
+  local a b
+  b=$(cpu_ns "$1")
+  for _ in $(seq 15); do
+    a=$b
+    sleep 0.2
+    b=$(cpu_ns "$1")
+    [ $((b - a)) -ge 2000000 ] || break
+  done
+  echo "$b"
+}
 
 daemon_log_tail() { tail -n "${2:-20}" "${dir[$1]}/daemon.log" | sed 's/^/    | /' >&2; }
 
 # Removes every container of daemon $1 (SIGKILL, task rm, container rm), in parallel.
 remove_all() {
-  local k=$1 id ids jobs=()
+  local k=$1 id ids left jobs=()
   ids=$(c "$k" containers ls -q 2>/dev/null) || return 0
   for id in $ids; do
-    { c "$k" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1; c "$k" tasks rm -f "$id" >/dev/null 2>&1; c "$k" containers rm "$id" >/dev/null 2>&1; } &
+    {
+      c "$k" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 # may fail: no task, or already stopped
+      c "$k" tasks rm -f "$id" >"$work/rm-$id.log" 2>&1 || echo "  (ctr tasks rm -f $id failed)" >>"$work/rm-$id.log"
+      c "$k" containers rm "$id" >>"$work/rm-$id.log" 2>&1 || echo "  (ctr containers rm $id failed)" >>"$work/rm-$id.log"
+    } &
     jobs+=($!)
   done
   for id in "${jobs[@]}"; do wait "$id" || true; done # not a bare wait: the daemons are children too
-  ids=$(c "$k" containers ls -q 2>/dev/null) || return 0
-  [ -z "$ids" ] || log "  $k: could not remove containers: $(echo "$ids" | tr '\n' ' ')"
+  left=$(c "$k" containers ls -q 2>/dev/null) || return 0
+  if [ -n "$left" ]; then
+    log "  $k: could not remove containers: $(echo "$left" | tr '\n' ' ')"
+    for id in $left; do
+      sed "s/^/    | $id: /" "$work/rm-$id.log" >&2
+      c "$k" tasks ls 2>&1 | awk -v id="$id" '$1 == id' | sed 's/^/    | task ls: /' >&2
+    done
+    daemon_log_tail "$k" 10
+  fi
+  for id in $ids; do rm -f "$work/rm-$id.log"; done
 }
 
 # How many of daemon $1's tasks whose id starts with $2 are RUNNING; empty if ctr failed.
@@ -322,7 +349,7 @@ run_rm_once() {
   t0=$(us)
   if c "$k" run --rm "$ref" "$id" /bin/true >"$work/out.log" 2>&1; then
     t1=$(us)
-    u1=$(cpu_ns "$k") p1=$(proc_ns "$k")
+    u1=$(cpu_settled "$k") p1=$(proc_ns "$k")
     sample s1 "$k" "$(ms_between "$t0" "$t1")" "$(cpu_ms "$u0" "$u1")" "$(cpu_ms "$p0" "$p1")"
     printf '   run --rm  round %2d  %-11s %7s ms   daemon-side CPU %6s ms (daemon process %s)\n' "$r" "$k" "$(ms_between "$t0" "$t1")" "$(cpu_ms "$u0" "$u1")" "$(cpu_ms "$p0" "$p1")"
   else
@@ -383,7 +410,7 @@ section_start_n() {
     for k in $(order_for "$r" berthd containerd); do
       u0=$(cpu_ns "$k") p0=$(proc_ns "$k")
       res=$(start_n "$k" "c$r")
-      u1=$(cpu_ns "$k") p1=$(proc_ns "$k")
+      u1=$(cpu_settled "$k") p1=$(proc_ns "$k")
       read -r a b f <<<"$res"
       cpu=FAIL pcpu=FAIL
       if [ "$b" != FAIL ]; then cpu=$(cpu_ms "$u0" "$u1") pcpu=$(cpu_ms "$p0" "$p1"); fi
@@ -464,7 +491,7 @@ task_pids() { c "$1" tasks ls 2>/dev/null | awk 'index($1, "m-") == 1 { print $1
 
 # SIGKILLs daemon $1 with N running and restarts it; sets r_api and r_run (ms from exec to the
 # first OK `ctr task ls` and to one listing N RUNNING; FAIL if never), r_cpu (daemon-side CPU ms
-# until then), r_alive (containers alive
+# from exec until settled, see cpu_settled), r_alive (containers alive
 # while the daemon was down) and r_same (task pids unchanged). Not for $(...): the new daemon
 # must be this shell's child.
 restart_once() {
@@ -483,11 +510,12 @@ restart_once() {
     if out=$(c "$k" tasks ls 2>/dev/null); then
       [ -n "$t_api" ] || t_api=$(us)
       n=$(awk 'index($1, "m-") == 1 && $3 == "RUNNING" { n++ } END { print n + 0 }' <<<"$out")
-      [ "$n" -ge "$N" ] && { t_run=$(us); u1=$(cpu_ns "$k"); break; }
+      [ "$n" -ge "$N" ] && { t_run=$(us); break; }
     fi
     pid_gone "${pid[$k]}" && break
     [ $(($(us) - t0)) -gt 60000000 ] && break
   done
+  [ -z "$t_run" ] || u1=$(cpu_settled "$k")
   after=$(task_pids "$k")
   r_api=FAIL r_run=FAIL r_cpu=FAIL r_alive=$alive r_same=no
   [ -z "$t_api" ] || r_api=$(ms_between "$t0" "$t_api")
