@@ -89,11 +89,23 @@ async function applyStream(source: Readable, compression: Compression, root: str
     writer.finish();
   } catch (err) {
     if (opts.signal?.aborted === true) throw cancelled(opts.name);
-    throw err;
+    throw corruptLayer(err, opts.name);
   } finally {
     writer.close();
   }
   return { digest: digester.digest(), size: digester.size };
+}
+
+/**
+ * A layer whose bytes do not decompress or parse is bad input, not a daemon fault: it gets
+ * INVALID_ARGUMENT naming the layer. Everything else (ENOSPC, EIO, our own errors) passes as is.
+ */
+function corruptLayer(err: unknown, name: string): unknown {
+  const e = err as { code?: unknown; message?: unknown };
+  const zlib = typeof e.code === 'string' && e.code.startsWith('Z_');
+  const tarFormat = typeof e.message === 'string' && /tar header|unexpected end of data|invalid (tar|header|pax)/i.test(e.message);
+  if (err instanceof BerthError || (!zlib && !tarFormat)) return err;
+  return invalidArgument(`layer ${name} is not a valid tar stream for its media type: ${String(e.message)}`);
 }
 
 // Before the pipeline takes over the signal: a source that stalls before its first bytes.

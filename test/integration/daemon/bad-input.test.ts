@@ -147,4 +147,23 @@ describe('berthd refuses bad input', () => {
     const badType = await failure(api.unary(`${DIFF}/Apply`, { diff: { ...layer, media_type: 'text/plain' }, mounts }));
     expect(badType.code).toBe(status.INVALID_ARGUMENT);
   });
+
+  it.each([
+    ['garbage', Buffer.from('this is not a tar archive, not even close'.repeat(20))],
+    ['a corrupt gzip stream', Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03]), Buffer.alloc(600, 0x55)])],
+  ])('refuses to apply %s as a layer with INVALID_ARGUMENT', async (what, bytes) => {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const w = api.bidi(`${CONTENT}/Write`);
+    w.write({ action: 'COMMIT', ref: `corrupt-${what}`, data: bytes, expected: digest });
+    await w.read();
+    await w.end();
+    const key = `corrupt-target-${what.length}`;
+    const mounts = (await api.unary(`${SNAPSHOTS}/Prepare`, { snapshotter: 'overlayfs', key })).mounts;
+    const err = await failure(
+      api.unary(`${DIFF}/Apply`, { diff: { media_type: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: bytes.length }, mounts }),
+    );
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/is not a valid tar stream/);
+    await api.unary(`${SNAPSHOTS}/Remove`, { snapshotter: 'overlayfs', key });
+  });
 });
