@@ -7,7 +7,7 @@ import { groupHash, groupKey } from './group.js';
 import { withLock } from './lock.js';
 import { optionsFromAnyBytes, saveBundleOptions } from './options.js';
 import { shimFile, shimSocketPath, stateDir } from './paths.js';
-import { TASK_SERVICE } from './protocol.js';
+import { SHIM_NODE_FLAGS, TASK_SERVICE } from './protocol.js';
 import { TtrpcClient } from './ttrpc/client.js';
 import { Code, TtrpcError } from './ttrpc/status.js';
 
@@ -51,7 +51,7 @@ async function launch(args: ShimArgs, hash: string, socket: string): Promise<voi
   const script = fileURLToPath(new URL('./main.js', import.meta.url));
   const argv = ['-namespace', args.namespace, '-id', args.id, '-address', args.address, '-publish-binary', args.publishBinary, '-socket', socket];
   if (args.debug) argv.push('-debug');
-  const child = spawn(process.execPath, [script, ...argv, 'serve'], {
+  const child = spawn(process.execPath, [...SHIM_NODE_FLAGS, script, ...argv, 'serve'], {
     detached: true, // setsid: the shim must outlive this process and the daemon's session
     stdio: ['ignore', log, log, 'pipe'],
     cwd: stateDir(),
