@@ -79,7 +79,8 @@ export class ShimManager implements ShimLauncher {
   }
 
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, TTRPC_ADDRESS: this.opts.eventsAddress, BERTH_STATE_DIR: this.opts.state };
+    // A shim needs no more than libuv's default pool; berthd's larger one is for unpacking.
+    return { ...process.env, UV_THREADPOOL_SIZE: '4', TTRPC_ADDRESS: this.opts.eventsAddress, BERTH_STATE_DIR: this.opts.state };
   }
 
   /**
