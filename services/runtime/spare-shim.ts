@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { packagePath } from '../paths.js';
+import { SHIM_NODE_FLAGS } from '../../shim/protocol.js';
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -29,7 +30,7 @@ export class SpareShim {
     mkdirSync(logDir, { recursive: true, mode: 0o700 });
     const logFd = openSync(join(logDir, `spare-${randomBytes(4).toString('hex')}.log`), 'a', 0o600);
     try {
-      const child = spawn(process.execPath, [packagePath('dist', 'shim', 'main.js'), 'spare'], {
+      const child = spawn(process.execPath, [...SHIM_NODE_FLAGS, packagePath('dist', 'shim', 'main.js'), 'spare'], {
         detached: true, // its own session: once it serves a group it must outlive berthd
         stdio: ['pipe', logFd, logFd, 'pipe'],
         cwd: this.state,
