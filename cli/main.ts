@@ -98,7 +98,7 @@ function runCommand(program: Command): void {
     .option('-t, --tty', 'allocate a terminal (implies -i)')
     .option('-i, --interactive', 'attach stdin')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable; KEY alone copies it)', collect, [])
-    .option('-v, --mount <src:dst[:ro]>', 'bind mount a host path (repeatable)', collect, [])
+    .option('-v, --mount <src:dst[:ro]>', 'bind mount a host path (repeatable; also type=bind,src=,dst=[,ro])', collect, [])
     .option('--memory <size>', 'memory limit, e.g. 64m or 1g')
     .option('--cpus <n>', 'CPU quota in CPUs, e.g. 0.5')
     .option('-u, --user <user[:group]>', 'uid[:gid] or a name from the image /etc/passwd')

@@ -31,14 +31,36 @@ export function parseEnv(entries: readonly string[]): string[] {
   });
 }
 
-/** `-v SRC:DST[:ro|rw]`: a recursive bind mount of an existing host path. */
-export function parseBind(text: string): OciMount {
-  const [src = '', dst = '', mode = 'rw', ...rest] = text.split(':');
-  if (!src || !dst || rest.length || (mode !== 'ro' && mode !== 'rw')) {
-    throw new CliError(`--mount "${text}": want HOST_PATH:CONTAINER_PATH[:ro]`);
+/** ctr's `--mount type=bind,src=...,dst=...,options=rbind:ro`, with docker's spellings too. */
+function parseMountFields(text: string): { src: string; dst: string; readonly: boolean } {
+  const fields = new Map<string, string>();
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    fields.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? '' : part.slice(eq + 1));
   }
-  if (!isAbsolute(dst)) throw new CliError(`--mount "${text}": the container path must be absolute`);
-  const source = resolve(src);
+  const type = fields.get('type') ?? 'bind';
+  if (type !== 'bind') throw new CliError(`--mount "${text}": only type=bind is supported`);
+  const options = (fields.get('options') ?? '').split(':');
+  return {
+    src: fields.get('src') ?? fields.get('source') ?? '',
+    dst: fields.get('dst') ?? fields.get('destination') ?? fields.get('target') ?? '',
+    readonly: fields.has('ro') || fields.has('readonly') || options.includes('ro'),
+  };
+}
+
+/** `SRC:DST[:ro|rw]` (docker's -v) or `type=bind,src=SRC,dst=DST[,ro]`: a recursive bind mount of an existing host path. */
+export function parseBind(text: string): OciMount {
+  let spec: { src: string; dst: string; readonly: boolean };
+  if (text.includes('=')) {
+    spec = parseMountFields(text);
+  } else {
+    const [src = '', dst = '', mode = 'rw', ...rest] = text.split(':');
+    if (rest.length || (mode !== 'ro' && mode !== 'rw')) throw new CliError(`--mount "${text}": want HOST_PATH:CONTAINER_PATH[:ro]`);
+    spec = { src, dst, readonly: mode === 'ro' };
+  }
+  if (!spec.src || !spec.dst) throw new CliError(`--mount "${text}": want HOST_PATH:CONTAINER_PATH[:ro] or type=bind,src=...,dst=...`);
+  if (!isAbsolute(spec.dst)) throw new CliError(`--mount "${text}": the container path must be absolute`);
+  const source = resolve(spec.src);
   if (!existsSync(source)) throw new CliError(`--mount "${text}": ${source} does not exist`);
-  return { destination: dst, type: 'bind', source, options: ['rbind', mode] };
+  return { destination: spec.dst, type: 'bind', source, options: ['rbind', spec.readonly ? 'ro' : 'rw'] };
 }
