@@ -479,10 +479,14 @@ int container_start(const char *root, const char *id, int fifo_reader)
 	/* With the reader from `run`, the init may already have run to completion. */
 	if (fifo_reader < 0 && strcmp(status, "created"))
 		return fail(0, "cannot start a container that is %s", status);
+	/* The pidfd first: once the fifo is open the init may exec, finish and be reaped before this
+	 * process runs again, and a pid looked up after that is gone (ESRCH) though start succeeded. */
+	cleanup_close int pfd = pidfd_open(st.pid);
+	if (pfd < 0)
+		return errno == ESRCH ? fail(0, "container init exited before it was started") : fail(errno, "pidfd_open");
 	cleanup_free char *fifo = xasprintf("%s/%s/exec.fifo", root, id);
 	cleanup_close int fd = fifo_reader >= 0 ? fifo_reader : open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	cleanup_close int pfd = pidfd_open(st.pid);
-	if (fd < 0 || pfd < 0)
+	if (fd < 0)
 		return fail(errno, "open exec fifo");
 	struct pollfd p[2] = {{fd, POLLIN, 0}, {pfd, POLLIN, 0}};
 	char c;
