@@ -150,7 +150,7 @@ export async function runContainer(ctx: Context, imageName: string, command: str
     if (opts.rm) await removeAll(ctx.api, id).catch(() => undefined);
     throw err;
   }
-  if (opts.rm && !opts.detach) await removeAll(ctx.api, id);
-  // Exit statuses above 255 (none in practice) would wrap; the shell sees the low byte anyway.
+  if (opts.rm) await removeAll(ctx.api, id);
+  // An exit code is one byte; runtimes already report a signal death as 128 + signal.
   return status & 0xff;
 }
