@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { packagePath } from '../paths.js';
 
 /**
  * Typed wrapper over the native addon: the only importer of berth_native.node. Every function
@@ -62,12 +61,9 @@ interface NativeBinding {
   fsmountConstants: FsmountConstants;
 }
 
-// Source runs from services/native/, compiled code from dist/services/native/.
+// Found from the package root, so sources, compiled code and the berthd bundle all load it.
 function addonPath(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const compiled = path.basename(path.resolve(here, '../..')) === 'dist';
-  const repoRoot = path.resolve(here, compiled ? '../../..' : '../..');
-  return path.join(repoRoot, 'native/addon/build/Release/berth_native.node');
+  return packagePath('native', 'addon', 'build', 'Release', 'berth_native.node');
 }
 
 const binding = createRequire(import.meta.url)(addonPath()) as NativeBinding;
