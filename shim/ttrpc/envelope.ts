@@ -41,7 +41,7 @@ interface WireResponse {
 const requestType = () => messageType('ttrpc.Request');
 const responseType = () => messageType('ttrpc.Response');
 
-export function toKeyValues(metadata: Metadata): WireKeyValue[] {
+function toKeyValues(metadata: Metadata): WireKeyValue[] {
   return Object.entries(metadata).flatMap(([key, values]) => values.map((value) => ({ key, value })));
 }
 
