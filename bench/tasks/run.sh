@@ -607,7 +607,7 @@ mrow "   shim-side processes VmRSS, MiB" 7 ""
 mrow "   container processes VmRSS, MiB" 9 ""
 row "4. SIGKILL -> restart -> $N RUNNING, ms (n=$(count_of s4 berthd)/$(count_of s4 containerd))" s4 3 ""
 row "   (exec -> first OK ctr task ls), ms" s4 4 ""
-row "   daemon-side CPU, exec -> $N RUNNING, ms" s4 5 ""
+row "   daemon-side CPU from exec until idle again, ms" s4 5 ""
 for s in s1 s2 s4; do
   for k in berthd containerd berthd-runc; do
     f=$(fails_of "$s" "$k")
