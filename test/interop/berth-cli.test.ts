@@ -213,6 +213,11 @@ describe('berth CLI against berthd', () => {
     const r = await berth(['run', '--rm', image(), 'echo', 'imported'], { namespace: importNs });
     expect(r.stdout).toBe('imported\n');
 
+    // Through a pipe: export to stdout, import from stdin.
+    const prefix = `${BERTH} --address ${daemon().address}`;
+    const piped = await run('sh', ['-c', `${prefix} -n ${ns} images export - ${image()} | ${prefix} -n ${importNs} images import -`]);
+    expect(piped.stdout, piped.stderr).toBe(`${image()}\n`);
+
     // Without the OCI files it is a docker-archive (docker save's manifest.json), imported under
     // a docker schema 2 manifest berth writes itself.
     const unpacked = join(scratch, 'docker-archive');
