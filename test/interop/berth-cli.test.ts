@@ -23,11 +23,7 @@ function expectOneLineError(r: RunResult): void {
 }
 
 describe('berth CLI against berthd', () => {
-  // containerd's runc shim under berthd: the CLI's side of the contract (FIFOs, terminal, exit
-  // statuses, events) checked against the reference shim, and no exposure to berth-runtime's
-  // intermittent "open exec fifo: No such process" on start (see shim.test.ts), which some 20
-  // short-lived containers here would hit now and then. berth's own shim: the describe below.
-  const daemon = useBerthd({ args: ['--config', configWithShim(RUNC_SHIM)] });
+  const daemon = useBerthd();
   const ns = uniqueName('cli');
   const importNs = uniqueName('cli-import');
   const image = (): string => fixtureImage('busybox').ref;
@@ -335,22 +331,31 @@ describe('berth CLI against berthd', () => {
   });
 });
 
-describe('berth CLI against berthd with its own shim and runtime', () => {
-  const daemon = useBerthd();
-  const ns = uniqueName('cli-own');
-  const berth = (args: string[]): Promise<RunResult> => run(BERTH, ['--address', daemon().address, '-n', ns, ...args], { timeoutMs: 60_000 });
+// containerd's runc shim under berthd: the CLI's side of the stdio and terminal contract checked
+// against the reference implementation of the other side.
+describe('berth CLI against berthd driving containerd-shim-runc-v2', () => {
+  const daemon = useBerthd({ args: ['--config', configWithShim(RUNC_SHIM)] });
+  const ns = uniqueName('cli-runc');
+  const image = (): string => fixtureImage('busybox').ref;
+  const berth = (args: string[], input?: string): Promise<RunResult> =>
+    run(BERTH, ['--address', daemon().address, '-n', ns, ...args], { input, timeoutMs: 60_000 });
 
   afterAll(async () => {
     expect(await removeNamespaceCgroups(ns)).toEqual([]);
   });
 
-  it('pulls, runs `echo hi` and passes exit codes through', async () => {
-    expect((await berth(['pull', fixtureImage('busybox').ref])).code).toBe(0);
-    const hi = await berth(['run', '--rm', fixtureImage('busybox').ref, 'echo', 'hi']);
+  it('pulls, runs, attaches stdin and a terminal, and passes exit codes through', async () => {
+    expect((await berth(['pull', image()])).code).toBe(0);
+    const hi = await berth(['run', '--rm', image(), 'echo', 'hi']);
     expect(hi.stderr).toBe('');
     expect(hi.stdout).toBe('hi\n');
     expect(hi.code).toBe(0);
-    expect((await berth(['run', '--rm', fixtureImage('busybox').ref, 'sh', '-c', 'exit 3'])).code).toBe(3);
+    expect((await berth(['run', '--rm', image(), 'sh', '-c', 'exit 3'])).code).toBe(3);
+    expect((await berth(['run', '--rm', '-i', image(), 'cat'], 'via-stdin\n')).stdout).toBe('via-stdin\n');
+    const cmd = [BERTH, '--address', daemon().address, '-n', ns, 'run', '--rm', '-t', image(), 'sh', '-c', "'tty; exit 5'"].join(' ');
+    const tty = await run('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 60_000 });
+    expect(tty.stdout).toMatch(/\/dev\/pts\/\d+/);
+    expect(tty.code).toBe(5);
     expect((await berth(['ps', '-q'])).stdout).toBe('');
   });
 });
