@@ -3,7 +3,7 @@ import type { Api } from '../client.js';
 import type { Context } from '../context.js';
 import { readJsonBlob } from '../content.js';
 import { CliError, isAlreadyExists, isNotFound } from '../errors.js';
-import { getImage, hostPlatform, isIndex, resolveManifest, type IndexJson, type ImageConfig } from '../image.js';
+import { getImage, hostPlatform, isIndex, resolveManifest, type IndexJson, type ImageConfig, type ManifestJson } from '../image.js';
 import { age, humanSize, isoTime, printJson, printTable } from '../output.js';
 import type { Image } from '../types.js';
 
@@ -17,9 +17,9 @@ interface ImageSummary {
   createdAt: string;
 }
 
-async function platformsOf(api: Api, image: Image): Promise<string[]> {
+/** A single manifest's platform is its config's; an index lists its manifests' platforms. */
+async function platformsOf(api: Api, image: Image, manifest: ManifestJson): Promise<string[]> {
   if (!isIndex(image.target.media_type)) {
-    const { manifest } = await resolveManifest(api, image.name, image.target);
     const config = await readJsonBlob<ImageConfig>(api, manifest.config.digest);
     return [`${config.os ?? '?'}/${config.architecture ?? '?'}`];
   }
@@ -34,7 +34,7 @@ async function summarize(api: Api, image: Image): Promise<ImageSummary> {
   try {
     const { descriptor, manifest } = await resolveManifest(api, image.name, image.target);
     size = (descriptor.size ?? 0) + manifest.config.size + manifest.layers.reduce((sum, l) => sum + l.size, 0);
-    platforms = await platformsOf(api, image);
+    platforms = await platformsOf(api, image, manifest);
   } catch (err) {
     if (!isNotFound(err) && !(err instanceof CliError)) throw err;
   }
