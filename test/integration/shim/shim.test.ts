@@ -293,10 +293,7 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     await third.client.call('Delete', { id: 're3' });
   });
 
-  // runc only for now: berth-runtime's `start` opens the exec FIFO (which lets the init exec)
-  // before pidfd_open(init); a task that exits at once is reaped by the shim in between, and
-  // about one run in three fails with "start manyN: open exec fifo: No such process".
-  it.skipIf(runtime !== RUNC)('serves many tasks of one group concurrently, each with its own exit and output', async () => {
+  it('serves many tasks of one group concurrently, each with its own exit and output', async () => {
     const pod = { 'io.kubernetes.cri.sandbox-id': 'pod-many' };
     const ids = Array.from({ length: 10 }, (_, i) => `many${i}`);
     const results = await Promise.all(
