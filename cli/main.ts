@@ -169,7 +169,7 @@ function storeCommands(program: Command): void {
     );
 }
 
-function daemonCommands(program: Command): void {
+function registryCommands(program: Command): void {
   withLocalGlobals(program.command('pull <ref>').description('pull an image (the daemon fetches and unpacks it)'))
     .option('--plain-http', 'use HTTP instead of HTTPS for the registry')
     .option('--platform <os/arch[/variant]>', 'platform to pull (repeatable)', collect, [])
@@ -181,6 +181,9 @@ function daemonCommands(program: Command): void {
     .action((ref: string, _opts: object, cmd: Command) =>
       execute(cmd, async (ctx) => (await import('./commands/push.js')).pushImage(ctx, ref)),
     );
+}
+
+function daemonCommands(program: Command): void {
   withLocalGlobals(program.command('events').description('print daemon events as they happen'))
     .option('-f, --filter <expr>', 'containerd filter, e.g. topic=="/tasks/exit" (repeatable)', collect, [])
     .action((opts: { filter: string[] }, cmd: Command) =>
@@ -205,7 +208,9 @@ function buildProgram(): Command {
       // Usage errors follow the same one-line "berth: ..." shape as every other failure.
       outputError: (text, write) => write(`berth: ${text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`),
     });
-  // Subcommands made with .command() inherit exitOverride and the error format set above.
+  // Subcommands made with .command() inherit exitOverride and the error format set above; help
+  // lists them in this order.
+  registryCommands(program);
   imagesCommands(program);
   runCommand(program);
   execCommand(program);
