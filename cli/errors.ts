@@ -1,12 +1,8 @@
 import { status } from '@grpc/grpc-js';
 
-/** A failure the user can act on; its message is printed as is, on one line. */
+/** A failure the user can act on; its message is printed as is, on one line, and berth exits 1. */
 export class CliError extends Error {
-  constructor(
-    message: string,
-    /** The process exit code: 1 like ctr's failures. */
-    readonly exitCode = 1,
-  ) {
+  constructor(message: string) {
     super(message);
     this.name = 'CliError';
   }

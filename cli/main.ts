@@ -47,10 +47,11 @@ async function execute(cmd: Command, body: (ctx: Context) => Promise<number | vo
   try {
     process.exitCode = (await body(ctx)) ?? 0;
   } catch (err) {
-    const { describeError, CliError } = await import('./errors.js');
+    const { describeError } = await import('./errors.js');
     process.stderr.write(`berth: ${describeError(err, ctx.options.address)}\n`);
     if (process.env.BERTH_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
-    process.exitCode = err instanceof CliError ? err.exitCode : 1;
+    // 1 for every failure, as ctr does; only run and exec pass another process's status on.
+    process.exitCode = 1;
   } finally {
     ctx.close();
   }
