@@ -160,6 +160,16 @@ export class ShimManager implements ShimLauncher {
     return served ? this.reserveGroupShim(namespace, id, socket) : undefined;
   }
 
+  /**
+   * containerd's shims serve one task and exit on Shutdown, so they get it, as containerd does.
+   * A berth-shim serves a group and exits by itself a moment after its last task, which lets a
+   * group's next task (a `ctr run --rm` loop, a pod's next container) join it instead.
+   */
+  async released(namespace: string, id: string, shim: TaskShim): Promise<void> {
+    if (this.spare) return;
+    await shim.call('Shutdown', { id }, { namespace, timeoutMs: 5_000 }).catch(() => undefined);
+  }
+
   connect(address: string, timeoutMs: number): Promise<TaskShim> {
     let conn = this.connections.get(address);
     if (!conn) {

@@ -55,6 +55,8 @@ export interface ShimLauncher {
   connect(address: string, timeoutMs: number): Promise<TaskShim>;
   /** The runtime v2 `delete` subcommand: cleans up a task whose shim is gone, without RPC. */
   cleanup(namespace: string, id: string, bundle: Bundle): Promise<void>;
+  /** Called after a task's Delete: lets its shim exit if that was its last task. */
+  released(namespace: string, id: string, shim: TaskShim): Promise<void>;
 }
 
 export type TaskEventPublisher = (namespace: string, topic: string, typeName: string, event: object) => void;
@@ -197,9 +199,7 @@ export class TaskService {
       const res = await this.callShim<{ pid?: number; exit_status?: number; exited_at?: Timestamp }>(namespace, id, 'Delete', { id });
       result = { pid: res.pid ?? 0, exitStatus: res.exit_status ?? 0, exitedAt: fromTimestamp(res.exited_at) ?? Date.now() };
       this.tasks.delete(key(namespace, id));
-      // As containerd does: a shim left with no task exits on Shutdown; a group shim with other
-      // tasks declines, which is not an error.
-      await record.shim?.call('Shutdown', { id }, { namespace, timeoutMs: 5_000 }).catch(() => undefined);
+      if (record.shim) await this.shims.released(namespace, id, record.shim);
     }
     this.tasks.delete(key(namespace, id));
     await record.bundle.destroy();
