@@ -314,7 +314,7 @@ section_start() {
   else
     printf '   quiet gate: NOT quiet after %s s cap (busy %% per s: %s); loadavg %s; measuring anyway\n' "$quiet_waited" "$quiet_busy" "$l"
   fi
-  echo "$SECTION gate $quiet_ok $(awk '{ s += $1 } END { printf "%d", NR ? s / NR : 0 }' <<<"${quiet_busy// /$'\n'}") $l" >>"$work/machine"
+  echo "$SECTION gate $quiet_ok $(awk '{ v[NR] = $1 } END { for (i = NR > 3 ? NR - 2 : 1; i <= NR; i++) { s += v[i]; n++ } printf "%d", n ? s / n : 0 }' <<<"${quiet_busy// /$'\n'}") $l" >>"$work/machine"
   section_cpu0=$(cpu_sample)
   section_t0=$(us)
 }
@@ -614,6 +614,6 @@ for s in s1 s2 s4; do
     [ "$f" = 0 ] || printf '   %s: %s failed samples of %s (excluded from the median)\n' "$s" "$f" "$k"
   done
 done
-printf '\nmachine (2 vCPU, shared): quiet gate = average busy %% while waiting (cap %s s); during = busy %% over the section, this benchmark included\n' "$QUIET_MAX"
-awk '$2 == "gate" { g[$1] = ($3 == 1 ? "quiet" : "NOT quiet") " (avg " $4 "%), loadavg " $5 " " $6 " " $7 } $2 == "during" { d[$1] = $3 }
+printf '\nmachine (%s vCPU, shared): gate = quiet or not when the section started (cap %s s), with the busy %% of its last 3 s; during = busy %% over the section, this benchmark included\n' "$(nproc)" "$QUIET_MAX"
+awk '$2 == "gate" { g[$1] = ($3 == 1 ? "quiet" : "NOT quiet") " (last 3 s: " $4 "% busy), loadavg " $5 " " $6 " " $7 } $2 == "during" { d[$1] = $3 }
   END { for (s = 1; s <= 4; s++) { k = "s" s; if (k in g) printf "   section %d: gate %s; during %s%%\n", s, g[k], d[k] } }' "$work/machine"
