@@ -21,6 +21,8 @@
 #
 # Usage: bench/tasks/run.sh          (as root; needs a built checkout, ctr, containerd, skopeo, jq)
 # Env:   ROUNDS_RUN=20 ROUNDS=5 N=20 QUIET_MAX=30 SNAPSHOT=1 BERTHD=./bin/berthd (implies SNAPSHOT=0)
+#        RM_GAP=0 (s; section 1 waits until each daemon's previous run ended at least this long
+#        ago: RM_GAP=3 outlasts berth-shim's 2 s linger, so every berthd run needs a new shim)
 #        BERTHD_ARGS="--log-level warn" RUNC_SHIM=/usr/bin/containerd-shim-runc-v2 KEEP_LOGS=1
 #
 # Everything it starts is stopped by PID. At exit it removes its containers, stops the daemons
@@ -35,6 +37,7 @@ ROUNDS_RUN=${ROUNDS_RUN:-20}
 ROUNDS=${ROUNDS:-5}
 N=${N:-20}
 QUIET_MAX=${QUIET_MAX:-30}
+RM_GAP=${RM_GAP:-0}
 SNAPSHOT=${SNAPSHOT:-1}
 [ -z "${BERTHD:-}" ] || SNAPSHOT=0
 BERTHD=${BERTHD:-./bin/berthd}
@@ -342,18 +345,27 @@ order_for() {
 
 # --- section 1: ctr run --rm ------------------------------------------------------------------
 
+# When each daemon's last run --rm ended (us): berth-shim's group shim lingers 2 s after its last
+# task for the group's next one, so the gap decides whether a run finds it or needs a new shim.
+declare -A last_end
 run_rm_once() {
-  local k=$1 r=$2 id="rm-$2" t0 t1 u0 u1 p0 p1
+  local k=$1 r=$2 id="rm-$2" t0 t1 u0 u1 p0 p1 gap=-
   echo "$k $id" >>"$work/ids"
+  if [ -n "${last_end[$k]:-}" ] && [ "$RM_GAP" != 0 ]; then # at least RM_GAP s since its last run
+    sleep "$(awk -v a="${last_end[$k]}" -v b="$(us)" -v g="$RM_GAP" 'BEGIN { w = g - (b - a) / 1e6; printf "%.2f", (w > 0 ? w : 0) }')"
+  fi
   u0=$(cpu_ns "$k") p0=$(proc_ns "$k")
   t0=$(us)
+  [ -z "${last_end[$k]:-}" ] || gap=$(awk -v a="${last_end[$k]}" -v b="$t0" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
   if c "$k" run --rm "$ref" "$id" /bin/true >"$work/out.log" 2>&1; then
     t1=$(us)
+    last_end[$k]=$t1
     u1=$(cpu_settled "$k") p1=$(proc_ns "$k")
     sample s1 "$k" "$(ms_between "$t0" "$t1")" "$(cpu_ms "$u0" "$u1")" "$(cpu_ms "$p0" "$p1")"
-    printf '   run --rm  round %2d  %-11s %7s ms   daemon-side CPU %6s ms (daemon process %s)\n' "$r" "$k" "$(ms_between "$t0" "$t1")" "$(cpu_ms "$u0" "$u1")" "$(cpu_ms "$p0" "$p1")"
+    printf '   run --rm  round %2d  %-11s %7s ms   daemon-side CPU %6s ms (daemon process %s)   %s s after its previous run\n' "$r" "$k" "$(ms_between "$t0" "$t1")" "$(cpu_ms "$u0" "$u1")" "$(cpu_ms "$p0" "$p1")" "$gap"
   else
     sample s1 "$k" FAIL FAIL FAIL
+    last_end[$k]=$(us)
     printf '   run --rm  round %2d  %-11s FAILED: %s\n' "$r" "$k" "$(tr '\n' ' ' <"$work/out.log")"
     daemon_log_tail "$k" 10
     c "$k" tasks rm -f "$id" >/dev/null 2>&1 || true
@@ -366,6 +378,7 @@ section_run_rm() {
   section_start s1 "1. ctr run --rm IMAGE ID /bin/true, $ROUNDS_RUN rounds (after 1 untimed warm-up per daemon)"
   for k in "${KINDS[@]}"; do
     c "$k" run --rm "$ref" warmup /bin/true >/dev/null 2>&1 || log "  $k: warm-up run failed"
+    last_end[$k]=$(us)
     echo "$k warmup" >>"$work/ids"
   done
   for r in $(seq "$ROUNDS_RUN"); do
