@@ -66,7 +66,7 @@ image_layout() {
 
 # One cold pull on daemon $1 in round $2; appends "kind start_ms pull_ms rss_kib children_kib".
 measure() {
-  local kind=$1 round=$2 d="$work/$1-$2" t0 pull rss kids cpu
+  local kind=$1 round=$2 d="$work/$1-$2" t0 pull rss kids usr sys
   # Earlier rounds' dirty pages (and their removal) would otherwise be written back during this
   # pull, charging one daemon for the other's I/O: every pull starts with nothing to write back.
   sync
@@ -81,16 +81,16 @@ measure() {
   sleep 1 # let the daemon settle before reading its idle RSS
   rss=$(rss_kib "$daemon_pid")
   kids=$(children_rss_kib "$daemon_pid")
-  # The daemon's own CPU (user + system, clock ticks → ms) since it started: the pull's work on
-  # the daemon side, steadier than wall time on a disk-bound machine.
-  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' "/proc/$daemon_pid/stat")
+  # The daemon's own CPU since it started, user and system apart (clock ticks → ms): the pull's
+  # work on the daemon side; system time is mostly the kernel writing files.
+  read -r usr sys < <(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int($12 * 1000 / hz), int($13 * 1000 / hz) }' "/proc/$daemon_pid/stat")
   stop_pid "$daemon_pid"
   daemon_pid=
   kill_leftovers "$d"
   unmount_under "$d"
   [ -n "${KEEP_LOGS:-}" ] || rm -rf "$d"
-  log "  round $round $kind: pull ${pull} ms, start ${start_ms} ms, idle RSS $((rss / 1024)) MiB, daemon CPU ${cpu} ms"
-  echo "$kind $start_ms $pull $rss $kids $cpu" >>"$work/samples"
+  log "  round $round $kind: pull ${pull} ms, start ${start_ms} ms, idle RSS $((rss / 1024)) MiB, daemon CPU user ${usr} ms system ${sys} ms"
+  echo "$kind $start_ms $pull $rss $kids $usr $sys" >>"$work/samples"
 }
 
 col() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$work/samples" | median; }
@@ -113,7 +113,8 @@ b=$(col berthd 3)
 c=$(col containerd 3)
 printf '\ncold pull of big (%s rounds, median ms):  berthd %s   containerd %s   ratio berthd/containerd %s\n' \
   "$ROUNDS" "$b" "$c" "$(awk -v b="$b" -v c="$c" 'BEGIN { printf "%.2f", b / c }')"
-printf 'daemon CPU, start + pull (median ms):        berthd %s   containerd %s\n' "$(col berthd 6)" "$(col containerd 6)"
+printf 'daemon CPU user, start + pull (median ms):   berthd %s   containerd %s\n' "$(col berthd 6)" "$(col containerd 6)"
+printf 'daemon CPU system, start + pull (median ms): berthd %s   containerd %s\n' "$(col berthd 7)" "$(col containerd 7)"
 printf 'start to first OK ctr version (median ms):  berthd %s   containerd %s\n' "$(col berthd 2)" "$(col containerd 2)"
 printf 'idle VmRSS after pull (median MiB):         berthd %.1f   containerd %.1f\n' \
   "$(awk -v v="$(col berthd 4)" 'BEGIN { print v / 1024 }')" "$(awk -v v="$(col containerd 4)" 'BEGIN { print v / 1024 }')"
