@@ -3,7 +3,8 @@
 # berthd and against containerd 1.6, each on a fresh root for every pull, interleaved (the order
 # alternates per round), N rounds (default 5). Prints each sample, both medians, the ratio
 # berthd/containerd, daemon start times and idle RSS (after the pull, image in store, as in
-# /work/shared/anchor-figures.md).
+# /work/shared/anchor-figures.md). A third column, berthd-pull, is berthd pulling server-side
+# (`berth pull`, the Pull API), compared with the same containerd figure.
 #
 # Usage: bench/pull/run.sh            (as root; needs ./bin/berthd)
 # Env:   ROUNDS=5  BERTHD=./bin/berthd  BERTHD_ARGS="--log-level warn"  KEEP_LOGS=1
@@ -64,6 +65,14 @@ image_layout() {
   echo "$dir"
 }
 
+pull_with() {
+  if [ "$1" = berthd-pull ]; then
+    ./bin/berth --address "$2/daemon.sock" -n "$NS" pull --plain-http "$ref"
+  else
+    ctr --address "$2/daemon.sock" --connect-timeout 5s -n "$NS" images pull --plain-http "$ref"
+  fi
+}
+
 # One cold pull on daemon $1 in round $2; appends "kind start_ms pull_ms rss_kib children_kib".
 measure() {
   local kind=$1 round=$2 d="$work/$1-$2" t0 pull rss kids usr sys
@@ -71,9 +80,10 @@ measure() {
   # pull, charging one daemon for the other's I/O: every pull starts with nothing to write back.
   sync
   wait_quiet
-  start_daemon "$kind" "$d"
+  # "berth-pull" is berthd pulling server-side through its Pull API (`berth pull`, issue 5).
+  start_daemon "${kind%-pull}" "$d"
   t0=$(now_ms)
-  if ! ctr --address "$d/daemon.sock" --connect-timeout 5s -n "$NS" images pull --plain-http "$ref" >"$d/pull.log" 2>&1; then
+  if ! pull_with "$kind" "$d" >"$d/pull.log" 2>&1; then
     log "$kind pull failed:"; tail -n 20 "$d/pull.log" >&2; tail -n 50 "$d/daemon.log" >&2
     exit 1
   fi
@@ -105,14 +115,17 @@ skopeo copy --quiet --preserve-digests --dest-tls-verify=false "oci:$layout:late
 log "image $ref ($(jq -r '.manifests[0].digest' "$layout/index.json")), $ROUNDS rounds"
 
 for round in $(seq "$ROUNDS"); do
-  if [ $((round % 2)) = 1 ]; then order=(berthd containerd); else order=(containerd berthd); fi
+  if [ $((round % 2)) = 1 ]; then order=(berthd containerd berthd-pull); else order=(berthd-pull containerd berthd); fi
   for kind in "${order[@]}"; do measure "$kind" "$round"; done
 done
 
 b=$(col berthd 3)
 c=$(col containerd 3)
+p=$(col berthd-pull 3)
 printf '\ncold pull of big (%s rounds, median ms):  berthd %s   containerd %s   ratio berthd/containerd %s\n' \
   "$ROUNDS" "$b" "$c" "$(awk -v b="$b" -v c="$c" 'BEGIN { printf "%.2f", b / c }')"
+printf 'server-side `berth pull` (median ms):       berthd %s   ratio to containerd ctr pull %s\n' \
+  "$p" "$(awk -v b="$p" -v c="$c" 'BEGIN { printf "%.2f", b / c }')"
 printf 'daemon CPU user, start + pull (median ms):   berthd %s   containerd %s\n' "$(col berthd 6)" "$(col containerd 6)"
 printf 'daemon CPU system, start + pull (median ms): berthd %s   containerd %s\n' "$(col berthd 7)" "$(col containerd 7)"
 printf 'start to first OK ctr version (median ms):  berthd %s   containerd %s\n' "$(col berthd 2)" "$(col containerd 2)"
