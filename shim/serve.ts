@@ -7,8 +7,12 @@ import { TASK_SERVICE } from './protocol.js';
 import { TaskService } from './service.js';
 import { TtrpcServer } from './ttrpc/server.js';
 
-/** Idle time before a shim without tasks exits, so the group's next task can still reuse it. */
-const EXIT_GRACE_MS = 2_000;
+/**
+ * Idle time before a shim without tasks exits, so the group's next task can still reuse it: long
+ * enough for a script's next `ctr run --rm` or a pod's next container, which otherwise pays for
+ * a new shim (about 200 ms of CPU to start Node) instead of joining a warm one.
+ */
+const EXIT_GRACE_MS = 10_000;
 /** How long an exiting shim keeps trying to deliver its last events. */
 const FINAL_FLUSH_MS = 5_000;
 /** `start` passes a pipe as fd 3 and waits for one byte on it. */
