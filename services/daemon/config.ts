@@ -114,5 +114,20 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
   if (values.address) config.address = values.address;
   const flagLevel = level(values['log-level'], '--log-level');
   if (flagLevel) config.logLevel = flagLevel;
+  checkSocketPaths(config);
   return { kind: 'run', config };
+}
+
+/** sun_path holds 107 bytes; Node truncates a longer socket path without a word. */
+const SUN_PATH_MAX = 107;
+/** Shim sockets are `<state>/s/<64 hex digits>`. */
+const SHIM_SOCKET_SUFFIX = '/s/'.length + 64;
+
+function checkSocketPaths(config: DaemonConfig): void {
+  for (const [what, path] of [['--address', `${config.address}.ttrpc`], ['--state', `${config.state}${'x'.repeat(SHIM_SOCKET_SUFFIX)}`]] as const) {
+    if (Buffer.byteLength(path) > SUN_PATH_MAX) {
+      const room = what === '--state' ? SUN_PATH_MAX - SHIM_SOCKET_SUFFIX : SUN_PATH_MAX - '.ttrpc'.length;
+      throw new ConfigError(`${what} path is too long for the unix sockets berthd creates under it: keep it at most ${room} bytes`);
+    }
+  }
 }

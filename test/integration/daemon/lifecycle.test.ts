@@ -52,6 +52,7 @@ describe('berthd process', () => {
     ['an unknown flag', ['--bogus'], /Unknown option '--bogus'/],
     ['a bad log level', ['--log-level', 'loud'], /log level "loud" is not one of/],
     ['a missing config file', ['--config', '/nonexistent/berthd.toml'], /cannot read config \/nonexistent\/berthd.toml/],
+    ['a state dir too long for unix sockets', ['--state', `/tmp/${'x'.repeat(60)}`], /--state path is too long for the unix sockets .* at most 40 bytes/],
   ])('exits 2 with a one-line error for %s', async (_what, args, message) => {
     const r = await run(BERTHD, args);
     expect(r.code).toBe(2);
