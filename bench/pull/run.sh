@@ -25,7 +25,8 @@ CACHE_ROOT=/var/tmp/berth-bench
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 [ -x "$BERTHD" ] || { echo "$BERTHD not found or not executable (set BERTHD=...)" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/berth-bench-pull.XXXXXX)
+# Short: berthd keeps unix sockets under its state dir (at most 40 bytes).
+work=$(mktemp -d /tmp/bbp.XXXXXX)
 registry_pid=
 daemon_pid=
 start_ms=
@@ -75,7 +76,7 @@ pull_with() {
 
 # One cold pull on daemon $1 in round $2; appends "kind start_ms pull_ms rss_kib children_kib".
 measure() {
-  local kind=$1 round=$2 d="$work/$1-$2" t0 pull rss kids usr sys
+  local kind=$1 round=$2 d="$work/$2-$1" t0 pull rss kids usr sys
   # Earlier rounds' dirty pages (and their removal) would otherwise be written back during this
   # pull, charging one daemon for the other's I/O: every pull starts with nothing to write back.
   sync
