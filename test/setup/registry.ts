@@ -16,11 +16,11 @@ export interface RunningRegistry {
 }
 
 /** A port that was free a moment ago; the registry fails to bind if someone took it since. */
-function freePort(): Promise<number> {
+export function freePort(ip = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, ip, () => {
       const addr = srv.address();
       const port = typeof addr === 'object' && addr ? addr.port : 0;
       srv.close(() => resolve(port));
@@ -59,11 +59,8 @@ async function waitHttpOk(url: string, proc: ChildProcess, timeoutMs: number): P
   return false;
 }
 
-async function startOnce(dir: string): Promise<RunningRegistry | undefined> {
-  const host = `127.0.0.1:${await freePort()}`;
-  const config = join(dir, 'config.yml');
-  const logPath = join(dir, 'registry.log');
-  await writeFile(config, registryConfig(join(dir, 'storage'), host));
+/** Runs Debian's docker-registry on a config file, logging to logPath; stop() ends it by PID. */
+export function spawnRegistry(config: string, logPath: string): { proc: ChildProcess; stop(): Promise<void> } {
   const log = openSync(logPath, 'a');
   const proc = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: ['ignore', log, log] });
   closeSync(log);
@@ -73,6 +70,15 @@ async function startOnce(dir: string): Promise<RunningRegistry | undefined> {
     if (!(await waitPidGone(proc.pid, 5_000))) proc.kill('SIGKILL');
     await waitPidGone(proc.pid, 5_000);
   };
+  return { proc, stop };
+}
+
+async function startOnce(dir: string): Promise<RunningRegistry | undefined> {
+  const host = `127.0.0.1:${await freePort()}`;
+  const config = join(dir, 'config.yml');
+  const logPath = join(dir, 'registry.log');
+  await writeFile(config, registryConfig(join(dir, 'storage'), host));
+  const { proc, stop } = spawnRegistry(config, logPath);
   if (await waitHttpOk(`http://${host}/v2/`, proc, 10_000)) return { host, proc, stop };
   await stop();
   process.stderr.write(`registry on ${host} did not come up:\n${await readFile(logPath, 'utf8')}\n`);

@@ -1,12 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitPidGone } from '../../helpers/cleanup.js';
 import { runOk } from '../../helpers/exec.js';
 import { registryFixtures, type FixtureImageName } from '../../helpers/registry.js';
+import { freePort, spawnRegistry } from '../../setup/registry.js';
+
+export { freePort };
 
 /**
  * docker-registry instances with authentication, for the pull tests. Their storage is filled by
@@ -18,17 +19,6 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-export function freePort(ip = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, ip, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** What a test registry adds to the plain config: an `auth:` section, TLS files. */
 export interface RegistrySecurity {
@@ -73,15 +63,7 @@ async function start(dir: string, name: string, storage: string, security: Regis
   const file = join(dir, `${name}.yml`);
   const logPath = join(dir, `${name}.log`);
   await writeFile(file, config(storage, host, security));
-  const log = openSync(logPath, 'a');
-  const proc = spawn('/usr/bin/docker-registry', ['serve', file], { stdio: ['ignore', log, log] });
-  closeSync(log);
-  const stop = async (): Promise<void> => {
-    if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    if (!(await waitPidGone(proc.pid, 5_000))) proc.kill('SIGKILL');
-    await waitPidGone(proc.pid, 5_000);
-  };
+  const { proc, stop } = spawnRegistry(file, logPath);
   if (!(await waitListening(host, proc))) {
     await stop();
     throw new Error(`registry ${name} did not start:\n${await readFile(logPath, 'utf8')}`);
