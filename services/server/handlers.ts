@@ -8,7 +8,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { toBerthError } from '../errors.js';
+import { BerthError, toBerthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Message } from './protos.js';
 import { contextFromMetadata, type CallContext } from './context.js';
@@ -80,16 +80,25 @@ export function writeWithBackpressure(
 ): Promise<void> {
   if (call.write(msg)) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const onDrain = (): void => {
+    const done = (): void => {
+      call.off('drain', onDrain);
       call.off('error', onError);
+      call.off('cancelled', onCancelled);
+    };
+    const onDrain = (): void => {
+      done();
       resolve();
     };
     const onError = (err: Error): void => {
-      call.off('drain', onDrain);
+      done();
       reject(err);
     };
+    // A client that goes away never drains: without this the stream's producer (a blob being
+    // read, an event subscription) would wait forever.
+    const onCancelled = (): void => onError(new BerthError('CANCELLED', 'the client cancelled the call'));
     call.once('drain', onDrain);
     call.once('error', onError);
+    call.once('cancelled', onCancelled);
   });
 }
 
