@@ -118,8 +118,7 @@ function basicHeader(creds: Credentials): string {
   return `Basic ${Buffer.from(`${creds.username}:${creds.secret}`).toString('base64')}`;
 }
 
+/** A registry that wants credentials we do not have, or refuses ours: retrying cannot help. */
 function unauthenticated(message: string): BerthError {
-  // containerd reports auth failures as FailedPrecondition/Unauthenticated; our closed set has no
-  // UNAUTHENTICATED, and retrying cannot help, so FAILED_PRECONDITION.
-  return new BerthError('FAILED_PRECONDITION', message);
+  return new BerthError('UNAUTHENTICATED', message);
 }

@@ -44,12 +44,14 @@ describe('PullService: basic auth (htpasswd registry)', () => {
   it('fails clearly without credentials and stores nothing', async () => {
     const r = await root(join(dir, 'missing.json'));
     await expect(r.puller.pull('default', `${registry.host}/multi:latest`)).rejects.toThrow(/requires a login \(basic auth\)/);
+    await expect(r.puller.pull('default', `${registry.host}/multi:latest`)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     expect(r.services.content.list('default')).toEqual([]);
   });
 
   it('fails clearly with a wrong password', async () => {
     const r = await root(await dockerConfig(dir, 'bad', registry.host, 'alice', 'wrong'));
     await expect(r.puller.pull('default', `${registry.host}/multi:latest`)).rejects.toThrow(/refused the credentials for user "alice"/);
+    await expect(r.puller.pull('default', `${registry.host}/multi:latest`)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 });
 
