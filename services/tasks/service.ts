@@ -174,8 +174,9 @@ export class TaskService {
 
   async list(namespace: string): Promise<ProcessState[]> {
     const records = [...this.tasks.values()].filter((r) => r.namespace === namespace);
-    const states = await Promise.all(records.map((r) => this.get(namespace, r.id).catch(() => this.deadState(r))));
-    return states;
+    // One shim failing to answer must not fail the listing; its task shows STOPPED once the shim
+    // is known dead, UNKNOWN while it merely did not answer.
+    return Promise.all(records.map((r) => this.get(namespace, r.id).catch(() => (r.dead ? this.deadState(r) : this.unknownState(r)))));
   }
 
   async delete(namespace: string, id: string): Promise<ExitResult> {
@@ -332,6 +333,10 @@ export class TaskService {
         exited_at: toTimestamp(record.dead.exitedAt),
       });
     }
+  }
+
+  private unknownState(record: TaskRecord): ProcessState {
+    return { ...this.deadState(record), status: 'UNKNOWN', exitStatus: 0, exitedAt: undefined };
   }
 
   private deadState(record: TaskRecord): ProcessState {
