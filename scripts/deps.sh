@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(make gcc g++ python3 pkg-config libseccomp-dev libcap-dev util-linux iproute2 tar gzip zstd)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(containerd docker-registry skopeo busybox-static runc crun apache2-utils jq openssl)
+  pkgs+=(containerd docker-registry skopeo busybox-static runc crun apache2-utils jq openssl libcap2-bin bsdutils)
 fi
 
 missing=()
