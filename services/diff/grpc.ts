@@ -1,16 +1,12 @@
 import type { HandlerKit, ServiceImpl } from '../server/handlers.js';
 import { requireNamespace } from '../server/context.js';
-import type { MountSpec } from '../snapshots/types.js';
 import type { DiffService } from './service.js';
+import { mountsOf } from '../server/fields.js';
 
 interface DescriptorMessage {
   media_type?: string;
   digest?: string;
   size?: number;
-}
-
-function mountsOf(value: unknown): MountSpec[] {
-  return ((value ?? []) as Partial<MountSpec>[]).map((m) => ({ type: m.type ?? '', source: m.source ?? '', options: m.options ?? [] }));
 }
 
 export function diffGrpc(diff: DiffService, kit: HandlerKit): ServiceImpl {

@@ -4,6 +4,7 @@ import type { Message } from '../server/protos.js';
 import { toTimestamp } from '../time.js';
 import type { SnapshotService } from './service.js';
 import type { SnapshotInfo } from './types.js';
+import { str } from '../server/fields.js';
 
 const LIST_BATCH = 100;
 
@@ -21,7 +22,6 @@ export function snapshotsGrpc(snapshots: SnapshotService, kit: HandlerKit): Serv
     snapshots.checkSnapshotter(req.snapshotter as string | undefined);
     return requireNamespace(ctx);
   };
-  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
   return {
     Prepare: kit.unary('Snapshots/Prepare', (req, ctx) => ({
       mounts: snapshots.prepare(ns(req, ctx), str(req.key), str(req.parent), req.labels as Record<string, string>, ctx.lease),

@@ -3,10 +3,10 @@ import type { AnyValue } from '../containers/service.js';
 import type { HandlerKit, ServiceImpl } from '../server/handlers.js';
 import { requireNamespace } from '../server/context.js';
 import type { Message } from '../server/protos.js';
-import type { MountSpec } from '../snapshots/types.js';
 import { toTimestamp } from '../time.js';
 import { compileFilters } from '../filters/filter.js';
 import type { ExitResult, ProcessState, TaskService } from './service.js';
+import { mountsOf, str } from '../server/fields.js';
 
 const processMessage = (p: ProcessState): Message => ({
   container_id: p.containerId,
@@ -27,12 +27,6 @@ const exitMessage = (id: string, r: ExitResult): Message => ({
   exit_status: r.exitStatus,
   exited_at: toTimestamp(r.exitedAt),
 });
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-function mountsOf(value: unknown): MountSpec[] {
-  return ((value ?? []) as Partial<MountSpec>[]).map((m) => ({ type: m.type ?? '', source: m.source ?? '', options: m.options ?? [] }));
-}
 
 export function tasksGrpc(tasks: TaskService, kit: HandlerKit): ServiceImpl {
   return {
