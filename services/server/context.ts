@@ -36,7 +36,3 @@ export function requireNamespace(ctx: CallContext): string {
   }
   return ctx.namespace;
 }
-
-export function localContext(namespace: string | undefined, lease?: string): CallContext {
-  return { namespace, lease, signal: new AbortController().signal };
-}
