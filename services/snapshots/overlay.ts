@@ -117,15 +117,6 @@ export class OverlayLayout {
   async usage(id: number): Promise<SnapshotUsage> {
     return diskUsage(this.fsDir(id));
   }
-
-  exists(id: number): boolean {
-    try {
-      lstatSync(this.fsDir(id));
-      return true;
-    } catch {
-      return false;
-    }
-  }
 }
 
 /** Bytes in use (allocated blocks) and inodes, counting each hard-linked inode once. */
