@@ -10,6 +10,7 @@
         "src/mount.cc",
         "src/fsmount.cc",
         "src/resolve.cc",
+        "src/inode-flags.cc",
         "src/process.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -57,6 +57,7 @@ interface NativeBinding {
   umount2(target: string, flags: number): void;
   fsmount(fstype: string, source: string, target: string, params: string[], attrs: number): void;
   resolveInRoot(root: string, path: string): ResolvedPath;
+  markTopDir(path: string): boolean;
   mountConstants: MountConstants;
   fsmountConstants: FsmountConstants;
 }
@@ -112,6 +113,15 @@ export function fsmount(fstype: string, source: string, target: string, params: 
  */
 export function resolveInRoot(root: string, name: string): ResolvedPath {
   return binding.resolveInRoot(root, name);
+}
+
+/**
+ * Marks a directory as the top of directory hierarchies (chattr +T) for ext4's Orlov allocator:
+ * each new child directory then starts in a fresh block group rather than beside its siblings.
+ * False where the filesystem has no such flag.
+ */
+export function markTopDir(dir: string): boolean {
+  return binding.markTopDir(dir);
 }
 
 export const mountConstants: Readonly<MountConstants> = binding.mountConstants;

@@ -2,6 +2,7 @@ import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, r
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
+import { markTopDir } from '../native/addon.js';
 import type { MountSpec, SnapshotKind, SnapshotUsage } from './types.js';
 
 /**
@@ -18,6 +19,14 @@ export class OverlayLayout {
 
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
+    // Unpacking is mostly inode allocation. ext4 places a new directory's files in the block
+    // group of that directory, and by default a subdirectory lands beside its parent: every
+    // snapshot would share the groups of the ones before it, including groups whose inodes were
+    // just freed by a removed image. Without a journal, ext4 steps over each inode freed in the
+    // last minute one by one on every allocation: measured 550 µs per file created after an
+    // image of 12k files was removed, 50 µs otherwise. As a top directory, the snapshot root
+    // lets the allocator put each snapshot (its staging name is random) in a fresh group.
+    markTopDir(this.root);
   }
 
   fsDir(id: number): string {

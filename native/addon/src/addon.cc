@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::RegisterMount(env, exports);
   berth::RegisterFsmount(env, exports);
   berth::RegisterResolve(env, exports);
+  berth::RegisterInodeFlags(env, exports);
   berth::RegisterProcess(env, exports);
   return exports;
 }

@@ -11,5 +11,6 @@ void RegisterXattr(Napi::Env env, Napi::Object exports);
 void RegisterMount(Napi::Env env, Napi::Object exports);
 void RegisterFsmount(Napi::Env env, Napi::Object exports);
 void RegisterResolve(Napi::Env env, Napi::Object exports);
+void RegisterInodeFlags(Napi::Env env, Napi::Object exports);
 
 }  // namespace berth

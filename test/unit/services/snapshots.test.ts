@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -23,6 +24,18 @@ function layer(name: string, parent = ''): string {
   t.services.snapshots.commit(NS, name, `extract-${name}`, {});
   return dirOf(mounts);
 }
+
+describe('snapshot placement', () => {
+  // Each snapshot is then placed by ext4 in a fresh block group (see OverlayLayout.init). The
+  // test roots live on the machine's ext4 root filesystem, as /var/lib/berth does.
+  // Elsewhere (tmpfs, xfs) the flag does not exist and the daemon opens without it.
+  it('on ext4 the snapshot root is a top directory for the block allocator', () => {
+    const fsType = execFileSync('stat', ['-f', '-c', '%T', snapRoot()], { encoding: 'utf8' }).trim();
+    if (fsType !== 'ext2/ext3') return;
+    const attrs = execFileSync('lsattr', ['-d', snapRoot()], { encoding: 'utf8' }).split(' ')[0] ?? '';
+    expect(attrs).toContain('T');
+  });
+});
 
 describe('SnapshotService prepare and view', () => {
   it('prepare without a parent returns a rw bind mount of <id>/fs', () => {
