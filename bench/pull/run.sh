@@ -9,6 +9,10 @@
 # Usage: bench/pull/run.sh            (as root; needs ./bin/berthd)
 # Env:   ROUNDS=5  BERTHD=./bin/berthd  BERTHD_ARGS="--log-level warn"  KEEP_LOGS=1
 #        QUIET_MAX=15 (max seconds to wait for an idle machine before each pull)
+#        SETTLE=0 (seconds to wait after the sync before each pull; see below)
+# On a journal-less ext4 (this VM's root), allocating an inode steps over every inode of its block
+# group freed in the last 60 s, so a pull right after the previous round's root was removed pays
+# for that removal; SETTLE=65 measures both daemons without that effect.
 # Everything it starts is stopped by PID; mounts under its temp dir are unmounted and the dir is
 # removed on exit. The image is built once and cached under /var/tmp/berth-bench.
 set -euo pipefail
@@ -80,6 +84,7 @@ measure() {
   # Earlier rounds' dirty pages (and their removal) would otherwise be written back during this
   # pull, charging one daemon for the other's I/O: every pull starts with nothing to write back.
   sync
+  sleep "${SETTLE:-0}"
   wait_quiet
   # "berth-pull" is berthd pulling server-side through its Pull API (`berth pull`, issue 5).
   start_daemon "${kind%-pull}" "$d"
