@@ -178,9 +178,12 @@ function registryCommands(program: Command): void {
     .action((ref: string, opts: import('./commands/pull.js').PullOptions, cmd: Command) =>
       execute(cmd, async (ctx) => (await import('./commands/pull.js')).pullImage(ctx, ref, opts)),
     );
-  withLocalGlobals(program.command('push <ref>').description('push an image to a registry (not available yet)'))
-    .action((ref: string, _opts: object, cmd: Command) =>
-      execute(cmd, async (ctx) => (await import('./commands/push.js')).pushImage(ctx, ref)),
+  withLocalGlobals(program.command('push <ref> [local]').description('push an image to a registry (local: the image to push as ref, default ref)'))
+    .option('--plain-http', 'use HTTP instead of HTTPS for the registry')
+    .option('--platform <os/arch[/variant]>', "push only this platform's manifest of an index, under the tag")
+    .option('--all-platforms', 'refuse to push an index unless every manifest it lists is stored locally')
+    .action((ref: string, local: string | undefined, opts: import('./commands/push.js').PushOptions, cmd: Command) =>
+      execute(cmd, async (ctx) => (await import('./commands/push.js')).pushImage(ctx, ref, local, opts)),
     );
 }
 

@@ -23,6 +23,14 @@ interface TokenResponse {
 const DEFAULT_TOKEN_SECONDS = 60;
 const TOKEN_RESPONSE_LIMIT = 1 << 20;
 
+/** What a token may do with a repository: pulls ask for pull, pushes for pull and push. */
+export type ScopeAction = 'pull' | 'push';
+
+/** The token-auth scope of a repository, e.g. `repository:library/busybox:pull,push`. */
+export function repositoryScope(path: string, actions: readonly ScopeAction[]): string {
+  return `repository:${path}:${actions.join(',')}`;
+}
+
 export class Authorizer {
   private readonly tokens = new Map<string, CachedToken>();
   /** Hosts that answered with a Basic challenge: send credentials up front from then on. */
@@ -45,20 +53,22 @@ export class Authorizer {
   }
 
   /**
-   * Handles a 401 from `host`: afterwards header() has something new to send. Throws when the
-   * challenge cannot be met (no credentials for basic, token endpoint refusing us).
+   * Handles a 401 from `host` to a request that carried `sent` (its Authorization, if any):
+   * afterwards header() has something new to send. Throws when the challenge cannot be met (no
+   * credentials for basic, token endpoint refusing us, our current credentials refused).
    */
-  async challenged(host: string, scope: string, wwwAuthenticate: string | undefined, endpoint: RegistryEndpoint): Promise<void> {
+  async challenged(host: string, scope: string, wwwAuthenticate: string | undefined, endpoint: RegistryEndpoint, sent: string | undefined): Promise<void> {
     const challenges = parseChallenges(wwwAuthenticate ?? '');
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     const creds = await this.credentials(host);
     if (bearer) {
-      await this.fetchToken(host, scope, bearer, creds, endpoint);
+      await this.fetchToken(host, scope, bearer, creds, endpoint, sent);
       return;
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
       if (!creds) throw unauthenticated(`${host} requires a login (basic auth); add credentials for it to the docker config.json`);
-      if (this.basicHosts.has(host)) throw unauthenticated(`${host} refused the credentials for user "${creds.username}"`);
+      if (this.basicHosts.has(host) && sent === basicHeader(creds)) throw unauthenticated(`${host} refused the credentials for user "${creds.username}"`);
+      // A request that went out before another one learnt the scheme simply retries with them.
       this.basicHosts.add(host);
       return;
     }
@@ -71,11 +81,17 @@ export class Authorizer {
     challenge: Challenge,
     creds: Credentials | undefined,
     endpoint: RegistryEndpoint,
+    sent: string | undefined,
   ): Promise<void> {
     const key = cacheKey(host, scope);
-    const stale = this.tokens.get(key);
-    if (stale && stale.expiresAt > Date.now()) {
+    const cached = this.tokens.get(key);
+    if (cached && cached.expiresAt > Date.now()) {
+      // Renewed by a concurrent request since this one went out: retry with the new token.
+      if (cached.header !== sent) return;
       this.tokens.delete(key);
+      const who = creds ? `user "${creds.username}"` : 'anonymous access';
+      // The token server gave fewer rights than asked for (typically pull but not push).
+      if (challenge.params.error === 'insufficient_scope') throw unauthenticated(`${host} denied ${scope} to ${who}: the token server's token does not grant it (insufficient_scope)`);
       throw unauthenticated(`${host} refused a fresh token for ${scope}${creds ? ` (user "${creds.username}")` : ' (anonymous)'}`);
     }
     const realm = challenge.params.realm;

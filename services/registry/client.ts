@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BerthError } from '../errors.js';
-import type { Authorizer } from './auth.js';
+import { repositoryScope, type Authorizer, type ScopeAction } from './auth.js';
 import type { Capability, RegistryEndpoint } from './hosts.js';
 import { isIndex, isManifest, MANIFEST_ACCEPT, MANIFEST_LIMIT, MEDIA, sha256, verify, type Descriptor } from './manifest.js';
 import { formatReference, manifestReference, type Reference } from './reference.js';
-import { isTlsFailure, NetworkError, readBody, send, type HttpResponse } from './transport.js';
+import { isTlsFailure, NetworkError, readBody, send, type HttpMethod, type HttpResponse, type RequestBody } from './transport.js';
 
 /**
  * One repository on one registry, reached through its endpoints (mirrors first). Every request
@@ -43,9 +43,24 @@ export class HttpStatusError extends BerthError {
   constructor(
     readonly status: number,
     message: string,
+    /** The start of the response body: registries explain refusals there (JSON `errors`). */
+    readonly body = '',
   ) {
     super(status === 404 ? 'NOT_FOUND' : transientStatus(status) ? 'UNAVAILABLE' : 'FAILED_PRECONDITION', message);
   }
+}
+
+/** One HTTP exchange with an endpoint, as RegistryClient.exchange() sends it. */
+export interface Exchange {
+  method: HttpMethod;
+  /** A path under the repository (`blobs/<digest>`), or an absolute URL the registry gave us. */
+  target: string | URL;
+  headers: Record<string, string>;
+  body?: RequestBody;
+  /** The statuses that answer the request; any other is an HttpStatusError. */
+  ok: readonly number[];
+  /** No retries here: a failure has to start over from an earlier step (an upload from its POST). */
+  once?: boolean;
 }
 
 export class RegistryClient {
@@ -56,8 +71,9 @@ export class RegistryClient {
     private readonly endpoints: RegistryEndpoint[],
     private readonly auth: Authorizer,
     readonly opts: ClientOptions,
+    actions: readonly ScopeAction[] = ['pull'],
   ) {
-    this.scope = `repository:${ref.path}:pull`;
+    this.scope = repositoryScope(ref.path, actions);
   }
 
   /** Resolves the reference to the descriptor of its manifest or index, with its verified bytes. */
@@ -117,14 +133,12 @@ export class RegistryClient {
     return { body: res.body, skip: 0 };
   }
 
-  /** One logical request: endpoints in order, each retried with backoff on transient failures. */
+  /** One logical GET: endpoints in order, each retried with backoff on transient failures. */
   private async request(capability: Capability, path: string, headers: Record<string, string>): Promise<HttpResponse> {
-    const candidates = this.endpoints.filter((e) => e.capabilities.has(capability));
-    if (candidates.length === 0) throw new BerthError('FAILED_PRECONDITION', `no endpoint of ${this.ref.domain} may ${capability}`);
     let last: unknown;
-    for (const endpoint of candidates) {
+    for (const endpoint of this.endpointsFor(capability)) {
       try {
-        return await this.withRetries(() => this.attempt(endpoint, path, headers));
+        return await this.exchange(endpoint, { method: 'GET', target: path, headers, ok: [200, 206] });
       } catch (err) {
         last = err;
         // A mirror that lacks the content or is unreachable defers to the next endpoint.
@@ -146,36 +160,64 @@ export class RegistryClient {
     }
   }
 
+  /** The endpoints that may `capability`, best first; push uses the first, as containerd does. */
+  endpointsFor(capability: Capability): RegistryEndpoint[] {
+    const candidates = this.endpoints.filter((e) => e.capabilities.has(capability));
+    if (candidates.length === 0) throw new BerthError('FAILED_PRECONDITION', `no endpoint of ${this.ref.domain} may ${capability}`);
+    return candidates;
+  }
+
+  /** One exchange with `endpoint`, retried with backoff on transient failures unless `once`. */
+  exchange(endpoint: RegistryEndpoint, req: Exchange): Promise<HttpResponse> {
+    return req.once ? this.attempt(endpoint, req) : this.withRetries(() => this.attempt(endpoint, req));
+  }
+
   /** One HTTP exchange, answering at most one auth challenge and one TLS-to-HTTP fallback. */
-  private async attempt(endpoint: RegistryEndpoint, path: string, headers: Record<string, string>): Promise<HttpResponse> {
-    const repoPath = `${endpoint.base.pathname}/${this.ref.path}/${path}`;
+  private async attempt(endpoint: RegistryEndpoint, req: Exchange): Promise<HttpResponse> {
     const authHost = endpoint.base.host;
     for (let round = 0; round < 3; round++) {
-      const url = new URL(endpoint.base.href);
-      url.pathname = repoPath;
-      const auth = await this.auth.header(authHost, this.scope);
-      const all = { ...endpoint.headers, ...headers, ...(auth ? { Authorization: auth } : {}) };
+      const url = this.urlOf(endpoint, req.target);
+      // An upload URL on another host gets no credentials, like a redirect there would not.
+      const ours = url.host === authHost;
+      const auth = ours ? await this.auth.header(authHost, this.scope) : undefined;
+      const all = { ...endpoint.headers, ...req.headers, ...(auth ? { Authorization: auth } : {}) };
       let res: HttpResponse;
       try {
-        res = await send({ method: 'GET', url, headers: all, endpoint, stallMs: this.opts.stallMs, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+        res = await send({
+          method: req.method,
+          url,
+          headers: all,
+          endpoint,
+          stallMs: this.opts.stallMs,
+          ...(req.body ? { body: req.body } : {}),
+          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+        });
       } catch (err) {
-        if (endpoint.httpFallback && url.protocol === 'https:' && isTlsFailure(err)) {
+        if (endpoint.httpFallback && typeof req.target === 'string' && url.protocol === 'https:' && isTlsFailure(err)) {
           endpoint.base.protocol = 'http:';
           continue;
         }
         throw err;
       }
-      if (res.status === 401) {
+      if (res.status === 401 && ours) {
         const challenge = res.headers['www-authenticate'];
         res.body.resume();
-        await this.auth.challenged(authHost, this.scope, challenge, endpoint);
+        await this.auth.challenged(authHost, this.scope, challenge, endpoint, auth);
         continue;
       }
-      if (res.status === 200 || res.status === 206) return res;
-      const body = (await readBody(res, 64 << 10).catch(() => Buffer.alloc(0))).toString('utf8').slice(0, 300);
-      throw new HttpStatusError(res.status, `GET ${res.url.href}: HTTP ${res.status}${body ? ` ${body.trim()}` : ''}`);
+      if (req.ok.includes(res.status)) return res;
+      const body = (await readBody(res, 64 << 10).catch(() => Buffer.alloc(0))).toString('utf8').slice(0, 300).trim();
+      throw new HttpStatusError(res.status, `${req.method} ${res.url.href}: HTTP ${res.status}${body ? ` ${body}` : ''}`, body);
     }
     throw new BerthError('FAILED_PRECONDITION', `${authHost}: authorization kept failing for ${this.scope}`);
+  }
+
+  /** A path is relative to the repository on this endpoint; a URL (an upload's) is used as is. */
+  private urlOf(endpoint: RegistryEndpoint, target: string | URL): URL {
+    if (target instanceof URL) return new URL(target.href);
+    const url = new URL(endpoint.base.href);
+    url.pathname = `${endpoint.base.pathname}/${this.ref.path}/${target}`;
+    return url;
   }
 }
 

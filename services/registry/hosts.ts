@@ -32,6 +32,9 @@ export interface HostsOptions {
   plainHttp?: boolean;
 }
 
+/** Where berthd (pull) and the berth CLI (push) look for `<host>/hosts.toml`. */
+export const DEFAULT_HOSTS_DIR = '/etc/berth/certs.d';
+
 const ALL: ReadonlySet<Capability> = new Set(['pull', 'resolve', 'push']);
 const CAPABILITIES = new Set<string>(['pull', 'resolve', 'push']);
 

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BerthError } from '../errors.js';
 import type { RegistryEndpoint } from './hosts.js';
 
@@ -19,10 +21,19 @@ export interface HttpResponse {
   body: IncomingMessage;
 }
 
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT';
+
+/**
+ * A request body, made afresh for every send: a retry, a redirect or an answered auth challenge
+ * sends the whole body again, and a stream can only be read once.
+ */
+export type RequestBody = () => Buffer | AsyncIterable<Buffer>;
+
 export interface HttpRequest {
-  method: 'GET';
+  method: HttpMethod;
   url: URL;
   headers: Record<string, string>;
+  body?: RequestBody;
   endpoint: Pick<RegistryEndpoint, 'ca' | 'skipVerify' | 'clientCerts'>;
   /** Abort when no byte arrives for this long, headers and body alike. */
   stallMs: number;
@@ -73,7 +84,23 @@ function once(req: HttpRequest, url: URL, headers: Record<string, string>): Prom
       else if (req.signal?.aborted) reject(new BerthError('CANCELLED', `${req.method} ${url.href}: cancelled`));
       else reject(new NetworkError(`${req.method} ${url.href}: ${err.message}`, err.code));
     });
-    r.end();
+    if (req.body) writeBody(r, req.body());
+    else r.end();
+  });
+}
+
+/**
+ * Streams a body with backpressure. A failing source (a BerthError from whoever produces the
+ * bytes) destroys the request with that error, so it is reported as is rather than as a network
+ * failure; an answer that comes before the body is complete (a refusal) wins either way.
+ */
+function writeBody(r: ClientRequest, body: Buffer | AsyncIterable<Buffer>): void {
+  if (Buffer.isBuffer(body)) {
+    r.end(body);
+    return;
+  }
+  pipeline(Readable.from(body, { objectMode: false }), r).catch((err: unknown) => {
+    if (!r.destroyed) r.destroy(err instanceof Error ? err : new Error(String(err)));
   });
 }
 

@@ -39,7 +39,11 @@ function jwt(key: KeyObject, claims: Record<string, unknown>): string {
   return `${input}.${b64url(signature)}`;
 }
 
-export async function startTokenServer(dir: string, users: Record<string, string>): Promise<TokenServer> {
+/**
+ * `grants` limits what a user's tokens allow (e.g. `{ carol: ['pull'] }`); a user without an
+ * entry gets every action asked for.
+ */
+export async function startTokenServer(dir: string, users: Record<string, string>, grants: Record<string, readonly string[]> = {}): Promise<TokenServer> {
   const keyPath = join(dir, 'token.key');
   const certPath = join(dir, 'token.crt');
   await runOk('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=berth-test-token',
@@ -60,7 +64,9 @@ export async function startTokenServer(dir: string, users: Record<string, string
     const now = Math.floor(Date.now() / 1000);
     const access = url.searchParams.getAll('scope').map((scope) => {
       const [type, name, actions] = scope.split(':');
-      return { type, name, actions: (actions ?? '').split(',') };
+      const asked = (actions ?? '').split(',');
+      const allowed = grants[user];
+      return { type, name, actions: allowed ? asked.filter((a) => allowed.includes(a)) : asked };
     });
     const token = jwt(key, { iss: issuer, sub: user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access });
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300 }));
