@@ -47,9 +47,13 @@ export function handlerKit(log: Logger): HandlerKit {
   };
   return {
     unary: (name, fn) => (call, callback) => {
+      const start = performance.now();
       log.trace('call', { method: name });
       (async () => fn(call.request, contextFromMetadata(call.metadata, callSignal(call))))().then(
-        (res) => callback(null, res),
+        (res) => {
+          log.trace('call done', { method: name, ms: Math.round((performance.now() - start) * 10) / 10 });
+          callback(null, res);
+        },
         (err: unknown) => callback(fail(name, err)),
       );
     },
