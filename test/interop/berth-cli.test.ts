@@ -286,7 +286,7 @@ describe('berth CLI against berthd', () => {
   it('answers one bad input per subcommand with one line and a non-zero exit', async () => {
     const cases: string[][] = [
       ['pull', 'Not A Reference'],
-      ['push', image()],
+      ['push', 'no-such-image'],
       ['images', 'ls', '--bogus'],
       ['images', 'rm', 'no-such-image'],
       ['images', 'tag', 'no-such-image', 'x:1'],

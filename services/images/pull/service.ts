@@ -6,7 +6,7 @@ import type { Logger } from '../../log.js';
 import { Authorizer } from '../../registry/auth.js';
 import { DEFAULT_CLIENT_OPTIONS, RegistryClient, type ClientOptions } from '../../registry/client.js';
 import { defaultDockerConfigPath, dockerConfigCredentials } from '../../registry/credentials.js';
-import { registryEndpoints } from '../../registry/hosts.js';
+import { DEFAULT_HOSTS_DIR, registryEndpoints } from '../../registry/hosts.js';
 import { isIndex, isManifest, parseConfig, parseIndex, parseManifest, type Descriptor } from '../../registry/manifest.js';
 import { hostPlatform, type Platform } from '../../registry/platform.js';
 import { formatReference, parseReference } from '../../registry/reference.js';
@@ -40,7 +40,6 @@ export interface PullConfig {
   concurrency?: number;
 }
 
-export const DEFAULT_HOSTS_DIR = '/etc/berth/certs.d';
 const LEASE_HOURS = 24;
 const DEFAULT_CONCURRENCY = 8;
 
