@@ -445,19 +445,66 @@ int cg_open_unified(const char *path)
 	return open(p, O_DIRECTORY | O_PATH | O_CLOEXEC);
 }
 
-int cg_attach(const char *path, pid_t pid, bool skip_unified)
+int cg_attach(const char *path, pid_t pid, bool unified, bool v1)
 {
 	struct hier *h;
 	int n = hierarchies(&h), r;
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
-		if (h[i].v2 && skip_unified)
+		if (h[i].v2 ? !unified : !v1)
 			continue;
 		cleanup_close int dfd = open_dir(h[i].dir, path);
 		if (dfd < 0 || (r = wr(dfd, "cgroup.procs", "%d", pid)) < 0)
 			return fail_ctx(dfd < 0 ? dfd : r, "join cgroup %s", h[i].dir);
 	}
+	return 0;
+}
+
+void cg_tasks_close(struct cg_tasks *t)
+{
+	for (int i = 0; i < t->n; i++)
+		close(t->fd[i]);
+	t->n = 0;
+}
+
+int cg_tasks_open(const char *path, struct cg_tasks *t)
+{
+	struct hier *h;
+	int n = hierarchies(&h);
+	t->n = 0;
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		if (h[i].v2)
+			continue;
+		cleanup_free char *p = xasprintf("%s%s/tasks", h[i].dir, path);
+		int fd = open(p, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			cg_tasks_close(t);
+			return fail(e, "open cgroup `%s`", p);
+		}
+		t->fd[t->n++] = fd;
+	}
+	return 0;
+}
+
+/* Writing a pid to cgroup.procs takes the kernel's global threadgroup lock for writing, which
+ * waits for an RCU grace period: 10-20 ms on this kind of VM, once per create. A thread that
+ * moves only itself ("0" to `tasks`) needs no such lock. Just cloned, the init is one thread, so
+ * that moves the whole process. The fds were opened by the (root) parent, whose credentials the
+ * kernel checks, so this works from inside a new user namespace too. */
+int cg_join_self(struct cg_tasks *t)
+{
+	for (int i = 0; i < t->n; i++) {
+		if (write(t->fd[i], "0", 1) < 0) {
+			int e = errno;
+			cg_tasks_close(t);
+			return fail(e, "join the container's cgroups");
+		}
+	}
+	cg_tasks_close(t);
 	return 0;
 }
 

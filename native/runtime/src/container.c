@@ -92,6 +92,7 @@ struct init_ctx {
 	bool got_go;
 	void *seccomp;
 	int listener; /* seccomp listenerPath, connected */
+	struct cg_tasks *tasks;
 };
 
 static void close_ns_fds(int (*fds)[NS_COUNT])
@@ -152,7 +153,10 @@ static int init_run(struct init_ctx *c)
 	int r;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return fail(errno, "prctl");
-	/* GO means the parent has put us in every cgroup and written the id maps. Without a user
+	if ((r = cg_join_self(c->tasks)) < 0)
+		return r;
+	/* GO means the parent has written the id maps (and, where clone could not, put us in the
+	 * cgroup2 cgroup). Without a user
 	 * namespace and with every namespace from the clone, the rootfs can be set up meanwhile:
 	 * nothing of the container runs before GO. */
 	bool early = c->fast && !s->ns_on[NS_USER];
@@ -388,6 +392,9 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 	if ((r = cg_create(cgpath, &s)) < 0)
 		return r;
 	cleanup_close int cgfd = cg_open_unified(cgpath);
+	struct cg_tasks tasks __attribute__((cleanup(cg_tasks_close))) = {.n = 0};
+	if ((r = cg_tasks_open(cgpath, &tasks)) < 0)
+		return r;
 	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return fail(errno, "socketpair");
@@ -412,14 +419,16 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 		close(reader);
 		struct init_ctx c = {.s = &s, .rootfs = rootfs, .cgpath = cgpath, .sock = child_sock, .fifo_fd = fifo_fd,
 				     .console_fd = console, .preserve_fds = o->preserve_fds, .fast = fast,
-				     .new_keyring = !o->no_new_keyring, .seccomp = seccomp, .listener = listener};
+				     .new_keyring = !o->no_new_keyring, .seccomp = seccomp, .listener = listener,
+				     .tasks = &tasks};
 		init_main(&c);
 	}
 	close(move_fd(&child_sock));
 	log_debug("%s: cloned %d (%s path), cgroup %s", o->id, pid, fast ? "fast" : "join", cgpath);
 	/* Without the fast path and with a pid namespace, this child forks the init and leaves. */
 	cr.pids[!fast && s.ns_on[NS_PID] ? 0 : 1] = pid;
-	if ((r = cg_attach(cgpath, pid, cgfd >= 0)) < 0)
+	cg_tasks_close(&tasks);
+	if ((r = cg_attach(cgpath, pid, cgfd < 0, false)) < 0)
 		return r;
 	if (s.proc.has_oom) {
 		char p[64];

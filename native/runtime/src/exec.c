@@ -98,7 +98,7 @@ static int build_process(const struct exec_opts *o, struct spec *s, struct jdoc 
 	return 0;
 }
 
-struct exec_child { int sock, pidfd, flags, console, preserve; const struct process *p; struct seccomp_load sl; };
+struct exec_child { int sock, pidfd, flags, console, preserve; const struct process *p; struct seccomp_load sl; struct cg_tasks *tasks; };
 
 static int exec_child_run(struct exec_child *c)
 {
@@ -106,7 +106,7 @@ static int exec_child_run(struct exec_child *c)
 	/* Nothing in the container may ptrace us or open our /proc/<pid>/exe before the exec. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return fail(errno, "prctl");
-	if ((r = sync_expect(c->sock, SYNC_GO)) < 0)
+	if ((r = sync_expect(c->sock, SYNC_GO)) < 0 || (r = cg_join_self(c->tasks)) < 0)
 		return r;
 	if (c->flags && setns(c->pidfd, c->flags) < 0)
 		return fail(errno, "join the container's namespaces");
@@ -185,6 +185,9 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		return fail(errno, "socketpair");
 	cleanup_close int sock = sp[0], child_sock = sp[1];
 	cleanup_close int cgfd = cg_open_unified(st.cgroup);
+	struct cg_tasks tasks __attribute__((cleanup(cg_tasks_close))) = {.n = 0};
+	if ((r = cg_tasks_open(st.cgroup, &tasks)) < 0)
+		return r;
 	struct clone_args a = {.exit_signal = SIGCHLD};
 	if (cgfd >= 0) {
 		a.flags = CLONE_INTO_CGROUP;
@@ -202,14 +205,15 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 		close(cgfd);
 		close(proxy);
 		struct exec_child c = {.sock = child_sock, .pidfd = pidfd, .flags = flags, .console = console,
-					.preserve = o->preserve_fds, .p = &p, .sl = {seccomp, listener, pstate}};
+					.preserve = o->preserve_fds, .p = &p, .sl = {seccomp, listener, pstate}, .tasks = &tasks};
 		exec_child_run(&c);
 		sync_send(c.sock, SYNC_ERROR, 0, g_err);
 		_exit(1);
 	}
 	close(move_fd(&child_sock));
 	log_debug("%s: exec child %d joins namespaces 0x%x", o->id, pid, flags);
-	if ((r = cg_attach(st.cgroup, pid, cgfd >= 0)) < 0 || (r = sync_send(sock, SYNC_GO, 0, NULL)) < 0 ||
+	cg_tasks_close(&tasks);
+	if ((r = cg_attach(st.cgroup, pid, cgfd < 0, false)) < 0 || (r = sync_send(sock, SYNC_GO, 0, NULL)) < 0 ||
 	    (r = sync_expect(sock, SYNC_READY)) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
