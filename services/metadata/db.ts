@@ -32,6 +32,7 @@ export class Metadata {
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
       migrate(this.db);
+      cachePreparedStatements(this.db);
     } catch (err) {
       // A file that is not a database, or a refused or failed migration, must not stay open.
       this.db.close();
@@ -55,6 +56,27 @@ export class Metadata {
   close(): void {
     this.db.close();
   }
+}
+
+/**
+ * Each SQL text is prepared once: preparing cost more than running the query on the hot paths
+ * (a `ctr run` makes ~20 calls with a few queries each). The services' SQL texts are constants,
+ * so the cache stays small, and none changes a statement's mode (pluck, raw, expand), which
+ * would carry over to the next user of the same text. Results are read at once (get, all, run),
+ * never iterated, so a statement is never busy when it is handed out again.
+ */
+function cachePreparedStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  const cached = (sql: string): Database.Statement => {
+    let stmt = cache.get(sql);
+    if (stmt === undefined) {
+      stmt = prepare(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  };
+  db.prepare = cached as Db['prepare'];
 }
 
 function migrate(db: Db): void {

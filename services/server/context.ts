@@ -19,14 +19,19 @@ function header(metadata: Metadata, key: string): string | undefined {
   return typeof first === 'string' ? first : first.toString('utf8');
 }
 
-/** Malformed headers are refused up front; a missing namespace only where a service needs one. */
-export function contextFromMetadata(metadata: Metadata, signal: AbortSignal): CallContext {
+/**
+ * Malformed headers are refused up front; a missing namespace only where a service needs one.
+ * The signal is made on first use (see handlers.ts).
+ */
+export function contextFromMetadata(metadata: Metadata, signal: () => AbortSignal): CallContext {
   const namespace = header(metadata, NAMESPACE_HEADER);
   const lease = header(metadata, LEASE_HEADER);
   return {
     namespace: namespace === undefined ? undefined : validateNamespace(namespace),
     lease: lease ? validateLeaseId(lease) : undefined,
-    signal,
+    get signal() {
+      return signal();
+    },
   };
 }
 
