@@ -146,7 +146,9 @@ export class SnapshotService {
     validateKey('snapshot key', key);
     if (parent) validateKey('snapshot parent', parent);
     const clean = validateLabels(labels);
-    let staging = this.layout.stage();
+    // containerd's unpackers (ctr's, CRI's, our pull's) prepare the snapshot a layer goes into
+    // under an `extract-` key.
+    let staging = this.layout.stage(key.startsWith('extract-'));
     try {
       return this.meta.transaction((tx) => {
         ensureNamespace(tx, namespace);

@@ -19,7 +19,9 @@ export function storeProblems(root: string): string[] {
     const ids = new Set((db.prepare('SELECT id FROM snapshots').all() as { id: number }[]).map((r) => String(r.id)));
     const snapDir = join(root, 'snapshots', 'overlayfs');
     for (const id of ids) if (!existsSync(join(snapDir, id, 'fs'))) problems.push(`snapshot row ${id} has no directory`);
-    for (const name of readdirSync(snapDir)) if (!ids.has(name)) problems.push(`snapshot directory ${name} has no row`);
+    // Layers are staged in spread/ (see OverlayLayout): nothing may be left there either.
+    for (const name of readdirSync(snapDir)) if (!ids.has(name) && name !== 'spread') problems.push(`snapshot directory ${name} has no row`);
+    for (const name of readdirSync(join(snapDir, 'spread'))) problems.push(`staged layer directory ${name} was left behind`);
   } finally {
     db.close();
   }

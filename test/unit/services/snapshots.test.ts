@@ -17,6 +17,11 @@ afterEach(async () => {
 
 const snapRoot = (): string => join(t.root, 'snapshots', 'overlayfs');
 const dirOf = snapshotDirOf;
+/** Everything under the snapshot root, layers' staging directory included. */
+const snapEntries = (): string[] => [
+  ...readdirSync(snapRoot()).filter((name) => name !== 'spread'),
+  ...readdirSync(join(snapRoot(), 'spread')).map((name) => `spread/${name}`),
+];
 
 /** Prepares key on parent and commits it as name; returns the committed snapshot's directory. */
 function layer(name: string, parent = ''): string {
@@ -26,14 +31,15 @@ function layer(name: string, parent = ''): string {
 }
 
 describe('snapshot placement', () => {
-  // Each snapshot is then placed by ext4 in a fresh block group (see OverlayLayout.init). The
-  // test roots live on the machine's ext4 root filesystem, as /var/lib/berth does.
+  // Each layer's snapshot is then placed by ext4 in a fresh block group (see OverlayLayout.init).
+  // The test roots live on the machine's ext4 root filesystem, as /var/lib/berth does.
   // Elsewhere (tmpfs, xfs) the flag does not exist and the daemon opens without it.
-  it('on ext4 the snapshot root is a top directory for the block allocator', () => {
+  it('on ext4 layers are staged in a top directory for the block allocator, other snapshots not', () => {
     const fsType = execFileSync('stat', ['-f', '-c', '%T', snapRoot()], { encoding: 'utf8' }).trim();
     if (fsType !== 'ext2/ext3') return;
-    const attrs = execFileSync('lsattr', ['-d', snapRoot()], { encoding: 'utf8' }).split(' ')[0] ?? '';
-    expect(attrs).toContain('T');
+    const attrs = (dir: string): string => execFileSync('lsattr', ['-d', dir], { encoding: 'utf8' }).split(' ')[0] ?? '';
+    expect(attrs(join(snapRoot(), 'spread'))).toContain('T');
+    expect(attrs(snapRoot())).not.toContain('T');
   });
 });
 
@@ -87,16 +93,16 @@ describe('SnapshotService prepare and view', () => {
     await expectBerthError(() => snaps.prepare(NS, 'bad\nkey', '', {}), 'INVALID_ARGUMENT', /control characters/);
     expect(snaps.list(NS).map((s) => s.name)).toEqual(['active']);
     // Refused creations leave no directories behind.
-    expect(readdirSync(snapRoot())).toHaveLength(1);
+    expect(snapEntries()).toHaveLength(1);
   });
 
   it('a failed prepare (unknown lease) leaves no directory and does not break the next prepare', async () => {
     const snaps = t.services.snapshots;
     await expectBerthError(() => snaps.prepare(NS, 'leased', '', {}, 'no-such-lease'), 'NOT_FOUND', /lease no-such-lease/);
-    expect(readdirSync(snapRoot())).toEqual([]);
+    expect(snapEntries()).toEqual([]);
     const mounts = snaps.prepare(NS, 'next', '', {});
     expect(existsSync(mounts[0]?.source ?? '')).toBe(true);
-    expect(readdirSync(snapRoot())).toHaveLength(1);
+    expect(snapEntries()).toHaveLength(1);
   });
 
   it('records a snapshot prepared under a lease as a lease resource', () => {
@@ -217,7 +223,7 @@ describe('SnapshotService stat, list, update, usage, remove', () => {
     await snaps.remove(NS, 'base');
     expect(existsSync(base)).toBe(false);
     expect(snaps.list(NS)).toEqual([]);
-    expect(readdirSync(snapRoot())).toEqual([]);
+    expect(snapEntries()).toEqual([]);
     await expectBerthError(() => snaps.remove(NS, 'base'), 'NOT_FOUND');
   });
 
@@ -228,8 +234,9 @@ describe('SnapshotService stat, list, update, usage, remove', () => {
     mkdirSync(join(snapRoot(), '999', 'fs'), { recursive: true });
     mkdirSync(join(snapRoot(), 'new-deadbeef', 'fs'), { recursive: true });
     mkdirSync(join(snapRoot(), 'rm-7-cafe'), { recursive: true });
-    expect(await snaps.cleanup()).toBe(3);
-    expect(readdirSync(snapRoot()).sort()).toEqual([real, active].map((d) => d.slice(snapRoot().length + 1)).sort());
+    mkdirSync(join(snapRoot(), 'spread', 'new-feedface', 'fs'), { recursive: true });
+    expect(await snaps.cleanup()).toBe(4);
+    expect(snapEntries().sort()).toEqual([real, active].map((d) => d.slice(snapRoot().length + 1)).sort());
     expect(existsSync(join(real, 'fs'))).toBe(true);
     expect(await snaps.cleanup()).toBe(0);
   });
