@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { constants, createReadStream, rmSync, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { failedPrecondition, notFound, BerthError } from '../errors.js';
+import { failedPrecondition, notFound, unavailable, BerthError } from '../errors.js';
 import { parseDigest, type ParsedDigest } from '../validate.js';
 
 /**
@@ -34,6 +34,7 @@ export class BlobStore {
   readonly ingestDir: string;
   /** Blobs renamed into place whose metadata row is not written yet: GC must not sweep them. */
   private readonly committing = new Set<string>();
+  private readonly claimed = new Set<string>();
 
   constructor(root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -125,6 +126,53 @@ export class BlobStore {
   /** Opens (or resumes) the ingest for ref; the caller holds the ref's lock. */
   async openIngest(namespace: string, ref: string, total: number, expected: string): Promise<Ingest> {
     const dir = this.ingestPath(namespace, ref);
+    if (!this.claim(dir)) throw unavailable(`ingest ref "${ref}" is being garbage collected; retry`);
+    try {
+      return await this.openClaimed(dir, namespace, ref, total, expected);
+    } catch (err) {
+      this.unclaim(dir);
+      throw err;
+    }
+  }
+
+  /**
+   * Ingests that no writer holds and whose bytes last changed before `before` (ms since the
+   * epoch); one without a readable status counts by its directory's time. Each is claimed:
+   * removeClaimed or unclaim must follow.
+   */
+  async claimIdleIngests(before: number): Promise<Array<{ dir: string; namespace?: string; ref?: string }>> {
+    const names = await readdir(this.ingestDir).catch(() => [] as string[]);
+    const idle: Array<{ dir: string; namespace?: string; ref?: string }> = [];
+    for (const name of names) {
+      const dir = join(this.ingestDir, name);
+      const status = await readIngest(dir);
+      const updatedAt = status?.updatedAt ?? (await stat(dir).catch(() => undefined))?.mtimeMs;
+      if (updatedAt === undefined || updatedAt >= before || !this.claim(dir)) continue;
+      idle.push(status ? { dir, namespace: status.namespace, ref: status.ref } : { dir });
+    }
+    return idle;
+  }
+
+  async removeClaimed(dir: string): Promise<void> {
+    try {
+      await rm(dir, { recursive: true, force: true });
+    } finally {
+      this.unclaim(dir);
+    }
+  }
+
+  /** A writer (from openIngest until its Ingest closes) or the collector holds the ingest dir. */
+  private claim(dir: string): boolean {
+    if (this.claimed.has(dir)) return false;
+    this.claimed.add(dir);
+    return true;
+  }
+
+  unclaim(dir: string): void {
+    this.claimed.delete(dir);
+  }
+
+  private async openClaimed(dir: string, namespace: string, ref: string, total: number, expected: string): Promise<Ingest> {
     const existing = await readIngest(dir);
     const resumed = existing && !(expected && existing.expected && existing.expected !== expected);
     if (!resumed) {
@@ -276,6 +324,7 @@ export class Ingest {
 
   async close(): Promise<void> {
     await this.file.close().catch(() => undefined);
+    this.store.unclaim(this.dir);
   }
 
   private async discard(): Promise<void> {

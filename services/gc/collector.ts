@@ -13,7 +13,15 @@ export interface GcResult {
   content: number;
   snapshots: number;
   blobs: number;
+  ingests: number;
 }
+
+/**
+ * An ingest (a Content.Write that never committed: an interrupted pull, a client that died) is
+ * kept this long after its last byte so that the writer can resume it, as long as containerd's
+ * client leases last by default; one that a live lease names is kept regardless.
+ */
+export const INGEST_IDLE_MS = 24 * 60 * 60 * 1000;
 
 interface SnapshotRow {
   id: number;
@@ -60,15 +68,16 @@ export class GarbageCollector implements GcTrigger {
 
   /** One collection now (used at start-up and by tests). */
   async collect(): Promise<GcResult> {
-    const { result, doomed } = this.meta.transaction((tx) => this.markAndSweep(tx));
+    const { result, doomed, leasedIngests } = this.meta.transaction((tx) => this.markAndSweep(tx));
     for (const path of doomed) await this.snapshots.layout.removeAbsolute(path);
     result.blobs = await this.sweepBlobs();
-    if (result.leases + result.content + result.snapshots + result.blobs > 0) this.log.info('garbage collected', { ...result });
+    result.ingests = await this.sweepIngests(leasedIngests);
+    if (result.leases + result.content + result.snapshots + result.blobs + result.ingests > 0) this.log.info('garbage collected', { ...result });
     return result;
   }
 
   private async loop(): Promise<GcResult> {
-    let result: GcResult = { leases: 0, content: 0, snapshots: 0, blobs: 0 };
+    let result: GcResult = { leases: 0, content: 0, snapshots: 0, blobs: 0, ingests: 0 };
     do {
       this.rerun = false;
       const waiters = this.waiters;
@@ -84,7 +93,7 @@ export class GarbageCollector implements GcTrigger {
     return result;
   }
 
-  private markAndSweep(tx: Tx): { result: GcResult; doomed: string[] } {
+  private markAndSweep(tx: Tx): { result: GcResult; doomed: string[]; leasedIngests: Set<string> } {
     const db = tx.db;
     const now = Date.now();
     let leases = 0;
@@ -136,6 +145,7 @@ export class GarbageCollector implements GcTrigger {
       if (c.snapshot_key && (c.snapshotter === SNAPSHOTTER || !c.snapshotter)) markSnapshot(c.namespace, c.snapshot_key);
       markLabels(c.namespace, parseLabels(c.labels));
     }
+    const leasedIngests = new Set<string>();
     for (const r of db.prepare('SELECT namespace, type, resource_id FROM lease_resources').all() as {
       namespace: string;
       type: string;
@@ -143,6 +153,7 @@ export class GarbageCollector implements GcTrigger {
     }[]) {
       if (r.type === 'content') markContent(r.namespace, r.resource_id);
       else if (r.type === `snapshots/${SNAPSHOTTER}`) markSnapshot(r.namespace, r.resource_id);
+      else if (r.type === 'ingests') leasedIngests.add(`${r.namespace}\0${r.resource_id}`);
     }
     const contentRows = db.prepare('SELECT namespace, digest, labels FROM content').all() as { namespace: string; digest: string; labels: string }[];
     const contentLabels = new Map(contentRows.map((r) => [`${r.namespace}\0${r.digest}`, parseLabels(r.labels)]));
@@ -184,7 +195,21 @@ export class GarbageCollector implements GcTrigger {
       doomed.push(this.snapshots.removeRow(tx, r.namespace, r));
       tx.emit({ namespace: r.namespace, topic: '/snapshot/remove', typeName: 'containerd.events.SnapshotRemove', event: { key: r.key } });
     }
-    return { result: { leases, content: removedContent, snapshots: doomed.length, blobs: 0 }, doomed };
+    return { result: { leases, content: removedContent, snapshots: doomed.length, blobs: 0, ingests: 0 }, doomed, leasedIngests };
+  }
+
+  /** Ingests idle for longer than INGEST_IDLE_MS that no live lease names. */
+  private async sweepIngests(leased: ReadonlySet<string>): Promise<number> {
+    let removed = 0;
+    for (const ingest of await this.blobs.claimIdleIngests(Date.now() - INGEST_IDLE_MS)) {
+      if (ingest.namespace !== undefined && leased.has(`${ingest.namespace}\0${ingest.ref ?? ''}`)) {
+        this.blobs.unclaim(ingest.dir);
+        continue;
+      }
+      await this.blobs.removeClaimed(ingest.dir);
+      removed++;
+    }
+    return removed;
   }
 
   /** Blob files no namespace records, except those a writer is committing right now. */

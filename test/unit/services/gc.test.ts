@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXPIRE_LABEL } from '../../../services/leases/service.js';
@@ -271,5 +272,53 @@ describe('GarbageCollector scheduling', () => {
     await Promise.all([first, second]);
     expect(hasContent(a)).toBe(false);
     expect(hasContent(b)).toBe(false);
+  });
+});
+
+describe('GarbageCollector ingests', () => {
+  const DAY_AND_AN_HOUR = (24 + 1) * 3600;
+
+  /** An ingest of ref with some bytes that no writer holds any more, last written `ageSeconds` ago. */
+  async function leftIngest(ref: string, ageSeconds: number): Promise<string> {
+    const writer = await t.services.content.writer(NS, ref, 100, '');
+    await writer.ingest.write(0, Buffer.from('partial bytes of an interrupted pull'));
+    await writer.release();
+    const dir = join(t.root, 'content', 'ingest', createHash('sha256').update(`${NS}\0${ref}`).digest('hex'));
+    const when = Date.now() / 1000 - ageSeconds;
+    utimesSync(join(dir, 'data'), when, when);
+    utimesSync(dir, when, when);
+    return dir;
+  }
+
+  it('removes an ingest idle for more than a day; keeps a recent one, a leased one and one a writer holds', async () => {
+    const stale = await leftIngest('layer-stale', DAY_AND_AN_HOUR);
+    const recent = await leftIngest('layer-recent', 60);
+    const leased = await leftIngest('layer-leased', DAY_AND_AN_HOUR);
+    t.services.leases.create(NS, 'pull-lease', {});
+    t.services.leases.addResource(NS, 'pull-lease', { type: 'ingests', id: 'layer-leased' });
+    const held = await leftIngest('layer-held', DAY_AND_AN_HOUR);
+    const writer = await t.services.content.writer(NS, 'layer-held', 100, '');
+    const when = Date.now() / 1000 - DAY_AND_AN_HOUR;
+    utimesSync(join(held, 'data'), when, when);
+
+    const result = await t.services.gc.collect();
+
+    expect(result.ingests).toBe(1);
+    expect(existsSync(stale)).toBe(false);
+    expect([recent, leased, held].map((d) => existsSync(join(d, 'data')))).toEqual([true, true, true]);
+    // The writer still owns its ingest and can finish it.
+    const data = Buffer.from('partial bytes of an interrupted pull');
+    expect(writer.ingest.offset).toBe(data.length);
+    await writer.release();
+    expect(await t.services.content.status(NS, 'layer-recent')).toMatchObject({ ref: 'layer-recent', offset: data.length });
+  });
+
+  it('an ingest whose status was torn by a crash goes by its directory time', async () => {
+    const dir = await leftIngest('layer-torn', DAY_AND_AN_HOUR);
+    rmSync(join(dir, 'status.json'));
+    const when = Date.now() / 1000 - DAY_AND_AN_HOUR;
+    utimesSync(dir, when, when);
+    expect((await t.services.gc.collect()).ingests).toBe(1);
+    expect(existsSync(dir)).toBe(false);
   });
 });
