@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeNamespaceCgroups } from '../helpers/cgroups.js';
 import { useBerthd } from '../helpers/berthd.js';
 import { uniqueName } from '../helpers/ctr.js';
 import { run, runOk, type RunResult } from '../helpers/exec.js';
@@ -108,11 +109,16 @@ describe('berth push', () => {
 
     it('is pulled back by berthd into another namespace with the same digest, ready to run', async () => {
       const other = uniqueName('push-back');
-      const r = await berth(['pull', dest()], { namespace: other });
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toBe(`${dest()}: ${fixtureImage('busybox').target.digest}\n`);
-      const ran = await berth(['run', '--rm', dest(), 'echo', 'round-trip'], { namespace: other });
-      expect(ran.stdout).toBe('round-trip\n');
+      try {
+        const r = await berth(['pull', dest()], { namespace: other });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toBe(`${dest()}: ${fixtureImage('busybox').target.digest}\n`);
+        const ran = await berth(['run', '--rm', dest(), 'echo', 'round-trip'], { namespace: other });
+        expect(ran.stdout).toBe('round-trip\n');
+      } finally {
+        // The container's cgroups live under a directory named after its namespace.
+        expect(await removeNamespaceCgroups(other)).toEqual([]);
+      }
     });
 
     it('pushes a tagged image under its own name', async () => {

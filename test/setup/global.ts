@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { destroyTree, processesUnder } from '../helpers/cleanup.js';
+import { checkNoCgroupsLeft, testNamespaceCgroups } from '../helpers/cgroups.js';
 import {
   FIXTURE_IMAGES,
   type FixtureImage,
@@ -79,12 +80,14 @@ async function pruneStaleRunDirs(): Promise<void> {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await pruneStaleRunDirs();
+  const cgroupsBefore = await testNamespaceCgroups();
   const runDir = await mkdtemp(join(RUN_PARENT, RUN_PREFIX));
   await writeFile(join(runDir, OWNER_FILE), `${await processIdentity(process.pid)}\n`);
   let registry: RunningRegistry | undefined;
   const teardown = async (): Promise<void> => {
     await registry?.stop();
     await destroyTree(runDir);
+    await checkNoCgroupsLeft(cgroupsBefore);
   };
   try {
     const fixturesDir = await ensureFixtures();
