@@ -29,11 +29,13 @@ stop_pid() {
 # SIGKILLs processes whose command line names a path under dir $1 (e.g. a shim the daemon left
 # running: shims outlive their daemon by design), and waits for them.
 kill_leftovers() {
-  local dir=$1 p pids=() args
+  local dir=$1 p pids=() args cwd
   for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = $$ ] && continue
     mapfile -d "" args 2>/dev/null <"$p/cmdline" || continue # builtins only: no grep to match itself
-    [[ "${args[*]}" == *"$dir/"* ]] && pids+=("${p#/proc/}")
+    # A shim that was a warm spare names no path on its command line, but runs in the state dir.
+    cwd=$(readlink "$p/cwd" 2>/dev/null) || cwd=
+    [[ "${args[*]}" == *"$dir/"* || "$cwd/" == "$dir/"* ]] && pids+=("${p#/proc/}")
   done
   [ ${#pids[@]} -gt 0 ] || return 0
   log "  killing leftover processes ${pids[*]}"
