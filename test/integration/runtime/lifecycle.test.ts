@@ -150,6 +150,42 @@ describe('run', () => {
   });
 });
 
+/** The cgroup of pid in each hierarchy but the named systemd one, from /proc/<pid>/cgroup. */
+function cgroupsOf(pid: number): string[] {
+  return fs
+    .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((line) => !line.includes(':name=systemd:'))
+    .map((line) => line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1));
+}
+
+describe('cgroup membership', () => {
+  // The init (and an exec's child) writes itself into each v1 hierarchy's `tasks` file through
+  // fds the runtime opened; with a user namespace the kernel still checks the opener.
+  it.each([false, true])('the created init and an exec are in the container cgroup in every hierarchy (user namespace: %s)', (userns) => {
+    const id = h.id();
+    const b = h.bundle(id, (c) => {
+      c.process.args = ['/bin/sleep', '1000'];
+      if (userns) {
+        c.linux.namespaces.push({ type: 'user' });
+        c.linux.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+      }
+    });
+    expect(h.rt(['create', '--bundle', b, id]).code).toBe(0);
+    const init = h.state(id).pid as number;
+    const inits = cgroupsOf(init);
+    expect(inits.length).toBeGreaterThan(1);
+    expect(inits.every((cg) => cg === `/${id}`)).toBe(true);
+    expect(h.rt(['start', id]).code).toBe(0);
+    const pidFile = path.join(h.dir, `${id}.exec.pid`);
+    expect(h.rt(['exec', '--detach', '--pid-file', pidFile, id, '/bin/sleep', '1000']).code).toBe(0);
+    expect(cgroupsOf(Number(fs.readFileSync(pidFile, 'utf8')))).toEqual(inits);
+    expect(h.rt(['delete', '--force', id]).code).toBe(0);
+  });
+});
+
 describe('exec, pause, ps, list', () => {
   it('exec joins every namespace and the cgroup of the container', () => {
     const id = h.id();
