@@ -112,10 +112,12 @@ function corruptLayer(err: unknown, name: string): unknown {
 function untilAborted<T>(work: Promise<T>, opts: StreamOptions): Promise<T> {
   const signal = opts.signal;
   if (signal === undefined) return work;
-  if (signal.aborted) return Promise.reject(cancelled(opts.name));
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(cancelled(opts.name));
-    signal.addEventListener('abort', onAbort, { once: true });
+    // Even when aborted already: `work` then fails too (its source is being torn down), and
+    // that failure must be handled here rather than surface as an unhandled rejection.
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }

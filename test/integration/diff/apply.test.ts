@@ -374,6 +374,23 @@ describe('applyLayerSource', () => {
       expect(fs.readFileSync(path.join(dir, 'etc/hostname'), 'utf8')).toBe('berth\n');
     }
   });
+
+  // A pull cancelled before this layer's turn: its download fails too, moments later. That
+  // failure is the apply's to handle; vitest fails the run on an unhandled rejection.
+  it('with its signal already aborted, refuses at once and handles the source failing afterwards', async () => {
+    let failSource: (err: Error) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => (failSource = reject));
+    async function* download(): AsyncGenerator<Buffer> {
+      yield await failed;
+    }
+    const abort = new AbortController();
+    abort.abort();
+    const applying = applyLayerSource({ source: download(), name: 'cancelled', mediaType: MEDIA_TYPES.gzip, target, whiteouts: 'delete', signal: abort.signal });
+    await expect(applying).rejects.toMatchObject({ code: 'CANCELLED' });
+    failSource(new Error('GET blob: cancelled'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(fs.readdirSync(target)).toEqual([]);
+  });
 });
 
 describe('applyLayer lifecycle', () => {
