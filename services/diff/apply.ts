@@ -6,7 +6,7 @@ import tar from 'tar-stream';
 import { BerthError, invalidArgument } from '../errors.js';
 import { Digester } from './digester.js';
 import { type Compression, declaredCompression, decompressor } from './media.js';
-import { fileCompression, sniffCompression } from './sniff.js';
+import { fileCompression, sniffCompression, type Sniffed } from './sniff.js';
 import { LayerWriter, type WhiteoutMode } from './layer-writer.js';
 import { extractInto } from './extract.js';
 import { feedWritable } from './feed.js';
@@ -59,8 +59,16 @@ export async function applyLayer(opts: ApplyLayerOptions): Promise<AppliedLayer>
 /** Applies an image layer from a byte source (compressed or plain) to a directory. */
 export async function applyLayerSource(opts: ApplyLayerSourceOptions): Promise<AppliedLayer> {
   const root = await checkRequest(opts);
-  const { compression, stream } = await untilAborted(sniffCompression(opts.source), opts);
-  return applyStream(Readable.from(stream, { objectMode: false }), compression, root, opts);
+  const sniffing = sniffCompression(opts.source);
+  let sniffed: Sniffed;
+  try {
+    sniffed = await untilAborted(sniffing, opts);
+  } catch (err) {
+    // Aborted while sniffing: the source may yet deliver its first bytes, and must then be let go.
+    sniffing.then((s) => s.release()).catch(() => undefined);
+    throw err;
+  }
+  return applyStream(Readable.from(sniffed.stream, { objectMode: false }), sniffed.compression, root, opts);
 }
 
 /** Validates media type and target; returns the target's real path. */

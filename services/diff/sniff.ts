@@ -4,11 +4,16 @@ import { type Compression, compressionOf } from './media.js';
 // gzip needs 2 bytes to be recognised, zstd 4.
 const MAGIC_BYTES = 4;
 
-/**
- * Reads a byte source until its compression is known, then hands back the compression and the
- * whole source again, the bytes already read included.
- */
-export async function sniffCompression(source: AsyncIterable<Buffer>): Promise<{ compression: Compression; stream: AsyncIterable<Buffer> }> {
+export interface Sniffed {
+  compression: Compression;
+  /** The whole source again, the bytes already read included. */
+  stream: AsyncIterable<Buffer>;
+  /** Lets go of the source (closing a file it reads) when `stream` will never be read. */
+  release(): Promise<void>;
+}
+
+/** Reads a byte source until its compression is known. */
+export async function sniffCompression(source: AsyncIterable<Buffer>): Promise<Sniffed> {
   const iterator = source[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let size = 0;
@@ -23,7 +28,9 @@ export async function sniffCompression(source: AsyncIterable<Buffer>): Promise<{
     size += next.value.length;
   }
   const first = Buffer.concat(head);
+  let started = false;
   async function* replay(): AsyncGenerator<Buffer> {
+    started = true;
     try {
       if (first.length > 0) yield first;
       if (ended) return;
@@ -33,7 +40,11 @@ export async function sniffCompression(source: AsyncIterable<Buffer>): Promise<{
       if (!ended) await iterator.return?.();
     }
   }
-  return { compression: compressionOf(first), stream: replay() };
+  const release = async (): Promise<void> => {
+    // Once started, the replay's own finally lets go of the source.
+    if (!started && !ended) await iterator.return?.();
+  };
+  return { compression: compressionOf(first), stream: replay(), release };
 }
 
 /** The compression of a blob file, from its first bytes. */

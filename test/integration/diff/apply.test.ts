@@ -391,6 +391,28 @@ describe('applyLayerSource', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(fs.readdirSync(target)).toEqual([]);
   });
+
+  it('with its signal already aborted, lets go of a source that delivers its first bytes afterwards', async () => {
+    let deliver: (chunk: Buffer) => void = () => undefined;
+    const first = new Promise<Buffer>((resolve) => (deliver = resolve));
+    let released = false;
+    async function* download(): AsyncGenerator<Buffer> {
+      try {
+        yield await first;
+        yield Buffer.alloc(1 << 20);
+      } finally {
+        released = true; // a file source closes its fd here
+      }
+    }
+    const abort = new AbortController();
+    abort.abort();
+    const applying = applyLayerSource({ source: download(), name: 'late', mediaType: MEDIA_TYPES.gzip, target, whiteouts: 'delete', signal: abort.signal });
+    await expect(applying).rejects.toMatchObject({ code: 'CANCELLED' });
+    deliver(compress(await buildTar(SIMPLE), 'gzip'));
+    for (let i = 0; i < 50 && !released; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(released).toBe(true);
+    expect(fs.readdirSync(target)).toEqual([]);
+  });
 });
 
 describe('applyLayer lifecycle', () => {
