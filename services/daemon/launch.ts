@@ -9,12 +9,12 @@ import { Script } from 'node:vm';
  * ~1.3 MB bundle and the functions a start runs took ~40 ms of every start (180 → 140 ms to the
  * first answered call), and a restart after a crash waits for it while tasks go unsupervised.
  *
- * The cache is written beside the bundle a while after a start that had none (or had one V8
- * refused: it checks the source and V8's version and flags), so it holds the functions a start
- * compiles. It is only ever an optimisation: any failure to read or write it is ignored. It lives
+ * The cache is written beside the bundle a second after a start that had none (or had one V8
+ * refused: it checks the source and V8's version and flags): by then berthd serves, so the cache
+ * holds the functions a start compiles, and even a short-lived berthd leaves one behind. It is only ever an optimisation: any failure to read or write it is ignored. It lives
  * in the package directory, as root-owned as the bundle whose code it stands for.
  */
-const CACHE_AFTER_MS = 5000;
+const CACHE_AFTER_MS = 1000;
 
 // Run as `node dist/berthd-launch.cjs`: argv[1] is this file.
 const dir = dirname(process.argv[1] ?? '.');

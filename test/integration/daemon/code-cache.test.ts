@@ -8,7 +8,7 @@ import { startBerthd } from '../../helpers/berthd.js';
 import { runOk } from '../../helpers/exec.js';
 
 // The launcher writes the cache this long after a start (CACHE_AFTER_MS), plus slack.
-const WRITE_WAIT_MS = 6500;
+const WRITE_WAIT_MS = 2500;
 
 let dir: string;
 beforeAll(async () => {
