@@ -56,6 +56,16 @@ unmount_under() {
 
 # --- registry ---------------------------------------------------------------------------------
 
+# The usual exit trap: stops this run's daemon and registry, kills and unmounts what is left
+# under the run's temp dir, and removes it.
+cleanup_run() {
+  stop_pid "$daemon_pid"
+  stop_pid "$registry_pid"
+  kill_leftovers "$work"
+  unmount_under "$work"
+  rm -rf "$work"
+}
+
 free_port() {
   node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
 }

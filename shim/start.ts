@@ -8,6 +8,7 @@ import { withLock } from './lock.js';
 import { optionsFromAnyBytes, saveBundleOptions } from './options.js';
 import { shimFile, shimSocketPath, stateDir } from './paths.js';
 import { SHIM_NODE_FLAGS, TASK_SERVICE } from './protocol.js';
+import { shimReady } from './readiness.js';
 import { TtrpcClient } from './ttrpc/client.js';
 import { Code, TtrpcError } from './ttrpc/status.js';
 
@@ -60,16 +61,9 @@ async function launch(args: ShimArgs, hash: string, socket: string): Promise<voi
   const ready = child.stdio[3];
   if (!ready) throw new Error('no readiness pipe to the shim');
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('shim did not become ready')), READY_TIMEOUT_MS);
-      ready.once('data', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`shim exited (${code ?? signal}) before it was ready: ${tail(logPath)}`));
-      });
+    await shimReady(child, ready, READY_TIMEOUT_MS, {
+      timeout: 'shim did not become ready',
+      exited: (status) => `shim exited (${status}) before it was ready: ${tail(logPath)}`,
     });
   } finally {
     ready.destroy();

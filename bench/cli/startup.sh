@@ -21,13 +21,7 @@ daemon_pid=
 start_ms=
 source bench/lib.sh
 
-cleanup() {
-  stop_pid "$daemon_pid"
-  kill_leftovers "$work"
-  unmount_under "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_run EXIT
 trap 'exit 130' INT TERM
 
 start_daemon berthd "$work/d"

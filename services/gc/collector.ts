@@ -22,6 +22,8 @@ export interface GcResult {
  * client leases last by default; one that a live lease names is kept regardless.
  */
 export const INGEST_IDLE_MS = 24 * 60 * 60 * 1000;
+// Ingests a day old need no look after every delete (each reads all ingest statuses).
+const INGEST_SWEEP_EVERY_MS = 60 * 60 * 1000;
 
 interface SnapshotRow {
   id: number;
@@ -51,6 +53,7 @@ export class GarbageCollector implements GcTrigger {
   private running: Promise<GcResult> | undefined;
   private rerun = false;
   private waiters: Array<() => void> = [];
+  private nextIngestSweep = 0;
 
   constructor(
     private readonly meta: Metadata,
@@ -71,7 +74,10 @@ export class GarbageCollector implements GcTrigger {
     const { result, doomed, leasedIngests } = this.meta.transaction((tx) => this.markAndSweep(tx));
     for (const path of doomed) await this.snapshots.layout.removeAbsolute(path);
     result.blobs = await this.sweepBlobs();
-    result.ingests = await this.sweepIngests(leasedIngests);
+    if (Date.now() >= this.nextIngestSweep) {
+      this.nextIngestSweep = Date.now() + INGEST_SWEEP_EVERY_MS;
+      result.ingests = await this.sweepIngests(leasedIngests);
+    }
     if (result.leases + result.content + result.snapshots + result.blobs + result.ingests > 0) this.log.info('garbage collected', { ...result });
     return result;
   }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { packagePath } from '../paths.js';
 import { SHIM_NODE_FLAGS } from '../../shim/protocol.js';
+import { shimReady } from '../../shim/readiness.js';
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -53,18 +54,12 @@ export class SpareShim {
     const ready = child?.stdio[3] as Readable | undefined;
     if (!child || !child.stdin || !ready || child.exitCode !== null || child.signalCode !== null) return false;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('spare shim did not become ready')), READY_TIMEOUT_MS);
-        ready.once('data', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          reject(new Error(`spare shim exited (${String(code ?? signal)}) before serving`));
-        });
-        child.stdin?.end(`${JSON.stringify(serveArgs)}\n`);
+      const serving = shimReady(child, ready, READY_TIMEOUT_MS, {
+        timeout: 'spare shim did not become ready',
+        exited: (status) => `spare shim exited (${status}) before serving`,
       });
+      child.stdin.end(`${JSON.stringify(serveArgs)}\n`);
+      await serving;
       return true;
     } catch (err) {
       this.log.warn('spare shim unusable; starting a shim the usual way', { error: err });

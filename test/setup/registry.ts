@@ -28,7 +28,15 @@ export function freePort(ip = '127.0.0.1'): Promise<number> {
   });
 }
 
-function registryConfig(storage: string, host: string): string {
+/** What a registry adds to the plain config: an `auth:` section, TLS files. */
+export interface RegistrySecurity {
+  auth?: string;
+  tls?: { certificate: string; key: string };
+}
+
+/** docker-registry's config: storage on disk, listening on host, with optional auth and TLS. */
+export function registryConfig(storage: string, host: string, security: RegistrySecurity = {}): string {
+  const tls = security.tls ? `  tls:\n    certificate: ${security.tls.certificate}\n    key: ${security.tls.key}\n` : '';
   return `version: 0.1
 log:
   level: warn
@@ -43,7 +51,7 @@ storage:
     enabled: true
 http:
   addr: ${host}
-`;
+${tls}${security.auth ?? ''}`;
 }
 
 async function waitHttpOk(url: string, proc: ChildProcess, timeoutMs: number): Promise<boolean> {

@@ -445,14 +445,14 @@ int cg_open_unified(const char *path)
 	return open(p, O_DIRECTORY | O_PATH | O_CLOEXEC);
 }
 
-int cg_attach(const char *path, pid_t pid, bool unified, bool v1)
+int cg_attach_unified(const char *path, pid_t pid)
 {
 	struct hier *h;
 	int n = hierarchies(&h), r;
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
-		if (h[i].v2 ? !unified : !v1)
+		if (!h[i].v2)
 			continue;
 		cleanup_close int dfd = open_dir(h[i].dir, path);
 		if (dfd < 0 || (r = wr(dfd, "cgroup.procs", "%d", pid)) < 0)

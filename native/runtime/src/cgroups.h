@@ -10,8 +10,8 @@ char *cg_path(const char *cgroups_path, const char *id);
 int cg_create(const char *path, const struct spec *s);
 /* Opens the cgroup2 directory for CLONE_INTO_CGROUP; -1 without an error when there is none. */
 int cg_open_unified(const char *path);
-/* Writes pid to cgroup.procs in the cgroup2 hierarchy (unified) and/or every v1 one (v1). */
-int cg_attach(const char *path, pid_t pid, bool unified, bool v1);
+/* Writes pid to cgroup.procs in the cgroup2 hierarchy: for a kernel without CLONE_INTO_CGROUP. */
+int cg_attach_unified(const char *path, pid_t pid);
 /* The v1 hierarchies' `tasks` files of a cgroup, opened by the parent for a child that joins
  * them itself before it runs anything else (cg_join_self, which also closes them). */
 struct cg_tasks {

@@ -428,7 +428,7 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 	/* Without the fast path and with a pid namespace, this child forks the init and leaves. */
 	cr.pids[!fast && s.ns_on[NS_PID] ? 0 : 1] = pid;
 	cg_tasks_close(&tasks);
-	if ((r = cg_attach(cgpath, pid, cgfd < 0, false)) < 0)
+	if (cgfd < 0 && (r = cg_attach_unified(cgpath, pid)) < 0)
 		return r;
 	if (s.proc.has_oom) {
 		char p[64];

@@ -213,7 +213,7 @@ int container_exec(const struct exec_opts *o, int *exit_code)
 	close(move_fd(&child_sock));
 	log_debug("%s: exec child %d joins namespaces 0x%x", o->id, pid, flags);
 	cg_tasks_close(&tasks);
-	if ((r = cg_attach(st.cgroup, pid, cgfd < 0, false)) < 0 || (r = sync_send(sock, SYNC_GO, 0, NULL)) < 0 ||
+	if ((cgfd < 0 && (r = cg_attach_unified(st.cgroup, pid)) < 0) || (r = sync_send(sock, SYNC_GO, 0, NULL)) < 0 ||
 	    (r = sync_expect(sock, SYNC_READY)) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);

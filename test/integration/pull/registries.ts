@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runOk } from '../../helpers/exec.js';
 import { registryFixtures, type FixtureImageName } from '../../helpers/registry.js';
-import { freePort, spawnRegistry } from '../../setup/registry.js';
+import { freePort, registryConfig, spawnRegistry, type RegistrySecurity } from '../../setup/registry.js';
 
-export { freePort };
+export { freePort, type RegistrySecurity };
 
 /**
  * docker-registry instances with authentication, for the pull tests. Their storage is filled by
@@ -17,28 +17,6 @@ export { freePort };
 export interface TestRegistry {
   host: string;
   stop(): Promise<void>;
-}
-
-
-/** What a test registry adds to the plain config: an `auth:` section, TLS files. */
-export interface RegistrySecurity {
-  auth?: string;
-  tls?: { certificate: string; key: string };
-}
-
-function config(storage: string, host: string, security: RegistrySecurity): string {
-  const tls = security.tls ? `  tls:\n    certificate: ${security.tls.certificate}\n    key: ${security.tls.key}\n` : '';
-  return `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: ${storage}
-http:
-  addr: ${host}
-${tls}${security.auth ?? ''}`;
 }
 
 /** A TCP connection succeeding means the registry listens (any scheme, any auth). */
@@ -62,7 +40,7 @@ async function start(dir: string, name: string, storage: string, security: Regis
   const host = `127.0.0.1:${await freePort()}`;
   const file = join(dir, `${name}.yml`);
   const logPath = join(dir, `${name}.log`);
-  await writeFile(file, config(storage, host, security));
+  await writeFile(file, registryConfig(storage, host, security));
   const { proc, stop } = spawnRegistry(file, logPath);
   if (!(await waitListening(host, proc))) {
     await stop();
