@@ -1,4 +1,4 @@
-/* Shared helpers: the error slot, scope cleanup, small file and string utilities. */
+/* Shared by berth-runtime and berth-shim: the error slot, scope cleanup, small file and string utilities. */
 #pragma once
 
 #include <errno.h>
@@ -12,10 +12,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-/* berth-runtime is single-threaded and short-lived, so one error slot per process is enough:
- * the failing function fills it and returns -errno; callers add context on the way up, and the
- * container's init sends the final text back to the parent over the sync socket. */
-extern char g_err[1024];
+/* One error slot per thread: the failing function fills it and returns -errno; callers add
+ * context on the way up. berth-runtime's init sends the final text back to its parent over the
+ * sync socket; berth-shim's request threads put it in the ttrpc status. */
+extern _Thread_local char g_err[1024];
 int fail(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fail_ctx(int ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

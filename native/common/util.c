@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-char g_err[1024];
+_Thread_local char g_err[1024];
 
 static void vfail(int errnum, const char *fmt, va_list ap)
 {
