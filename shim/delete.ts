@@ -7,7 +7,7 @@ import { loadBundleOptions } from './options.js';
 import { runtimeRoot } from './paths.js';
 import { Runtime } from './runtime.js';
 import { timestamp } from './time.js';
-import { Code, TtrpcError } from './ttrpc/status.js';
+import { Code, TtrpcError } from '../services/ttrpc/status.js';
 
 /** What a task killed by this cleanup reports: 128 + SIGKILL, as containerd's shim does. */
 const KILLED_STATUS = 137;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { packAny } from '../services/server/protos.js';
-import { TtrpcClient } from './ttrpc/client.js';
-import { NAMESPACE_KEY } from './ttrpc/envelope.js';
-import { Code, TtrpcError } from './ttrpc/status.js';
+import { TtrpcClient } from '../services/ttrpc/client.js';
+import { NAMESPACE_KEY } from '../services/ttrpc/envelope.js';
+import { Code, TtrpcError } from '../services/ttrpc/status.js';
 import { timestamp } from './time.js';
 
 export const EVENTS_SERVICE = 'containerd.services.events.ttrpc.v1.Events';

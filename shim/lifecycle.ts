@@ -1,4 +1,4 @@
-import { Code, TtrpcError } from './ttrpc/status.js';
+import { Code, TtrpcError } from '../services/ttrpc/status.js';
 
 /** How long `start` may take between reserving a shim and the daemon's Create reaching it. */
 const RESERVATION_MS = 30_000;

@@ -1,4 +1,4 @@
-import { Code, TtrpcError } from './ttrpc/status.js';
+import { Code, TtrpcError } from '../services/ttrpc/status.js';
 import type { ConsoleIO } from './console.js';
 import type { OomWatcher } from './oom.js';
 import type { Runtime } from './runtime.js';

@@ -1,7 +1,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TtrpcError, Code } from './ttrpc/status.js';
+import { TtrpcError, Code } from '../services/ttrpc/status.js';
 import type { Reaper } from './reaper.js';
 
 /** fds for the runtime's stdin, stdout and stderr; the container process inherits them. */

@@ -5,7 +5,7 @@ import { Lifecycle } from './lifecycle.js';
 import { Reaper } from './reaper.js';
 import { TASK_SERVICE } from './protocol.js';
 import { TaskService } from './service.js';
-import { TtrpcServer } from './ttrpc/server.js';
+import { TtrpcServer } from '../services/ttrpc/server.js';
 
 /**
  * Idle time before a shim without tasks exits, so the group's next task can still reuse it: long

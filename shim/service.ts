@@ -15,8 +15,8 @@ import { SHIM_VERSION } from './protocol.js';
 import { Runtime, type Stdio } from './runtime.js';
 import { FifoIO, nullStdio, type StdioPaths } from './stdio.js';
 import { timestamp, type Timestamp } from './time.js';
-import type { ServiceHandlers } from './ttrpc/server.js';
-import { Code, TtrpcError } from './ttrpc/status.js';
+import type { ServiceHandlers } from '../services/ttrpc/server.js';
+import { Code, TtrpcError } from '../services/ttrpc/status.js';
 
 
 /** The console master must arrive while the runtime runs; this bounds a runtime that never sends it. */

@@ -9,8 +9,8 @@ import { optionsFromAnyBytes, saveBundleOptions } from './options.js';
 import { shimFile, shimSocketPath, stateDir } from './paths.js';
 import { SHIM_NODE_FLAGS, TASK_SERVICE } from './protocol.js';
 import { shimReady } from './readiness.js';
-import { TtrpcClient } from './ttrpc/client.js';
-import { Code, TtrpcError } from './ttrpc/status.js';
+import { TtrpcClient } from '../services/ttrpc/client.js';
+import { Code, TtrpcError } from '../services/ttrpc/status.js';
 
 const LOCK_TIMEOUT_MS = 30_000;
 const READY_TIMEOUT_MS = 30_000;

@@ -2,8 +2,8 @@ import type { Logger } from '../log.js';
 import type { EventExchange } from '../events/exchange.js';
 import { fromTimestamp, type Timestamp } from '../time.js';
 import { validateNamespace } from '../validate.js';
-import { TtrpcServer } from '../../shim/ttrpc/server.js';
-import type { CallContext } from '../../shim/ttrpc/server.js';
+import { TtrpcServer } from '../ttrpc/server.js';
+import type { CallContext } from '../ttrpc/server.js';
 
 export const SHIM_ID_KEY = 'berth-shim-id';
 export const EVENT_SEQ_KEY = 'berth-event-seq';

@@ -1,8 +1,8 @@
 import { fromGrpcStatus } from '../errors.js';
 import { protoRoot, type Message } from '../server/protos.js';
-import { TtrpcClient } from '../../shim/ttrpc/client.js';
+import { TtrpcClient } from '../ttrpc/client.js';
 import type { ShimCallOptions, TaskMethod, TaskShim } from '../tasks/shim.js';
-import { NAMESPACE_KEY } from '../../shim/ttrpc/envelope.js';
+import { NAMESPACE_KEY } from '../ttrpc/envelope.js';
 
 const TASK_SERVICE = 'containerd.task.v2.Task';
 /** A shim that answers nothing for this long is treated as hung; Wait alone has no deadline. */

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseArgs } from '../../../shim/args.js';
 import { groupHash, groupKey } from '../../../shim/group.js';
 import { Lifecycle } from '../../../shim/lifecycle.js';
-import { Code } from '../../../shim/ttrpc/index.js';
+import { Code } from '../../../services/ttrpc/index.js';
 
 describe('shim command line', () => {
   it('accepts containerd\'s Go-style flags in any spelling', () => {

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeMessage, encodeMessage, messageType, type Message } from '../../../services/server/protos.js';
-import { TtrpcClient, TtrpcServer, type CallContext } from '../../../shim/ttrpc/index.js';
+import { TtrpcClient, TtrpcServer, type CallContext } from '../../../services/ttrpc/index.js';
 
 export const SHIM_BIN = fileURLToPath(new URL('../../../bin/berth-shim', import.meta.url));
 export const TASK = 'containerd.task.v2.Task';

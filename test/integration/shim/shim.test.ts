@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killProcessesUnder, processesUnder, waitPidGone } from '../../helpers/cleanup.js';
 import { decodeMessage, messageType } from '../../../services/server/protos.js';
-import { Code, type TtrpcError } from '../../../shim/ttrpc/index.js';
+import { Code, type TtrpcError } from '../../../services/ttrpc/index.js';
 import {
   CGROUP_PARENT,
   deleteViaBinary,

@@ -16,8 +16,8 @@ import {
   TtrpcError,
   TtrpcServer,
   type CallContext,
-} from '../../../shim/ttrpc/index.js';
-import { decodeResponse, encodeRequest } from '../../../shim/ttrpc/envelope.js';
+} from '../../../services/ttrpc/index.js';
+import { decodeResponse, encodeRequest } from '../../../services/ttrpc/envelope.js';
 
 const TASK = 'containerd.task.v2.Task';
 

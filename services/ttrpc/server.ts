@@ -1,7 +1,7 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type protobuf from 'protobufjs';
-import { decodeMessage, encodeMessage, protoRoot } from '../../services/server/protos.js';
+import { decodeMessage, encodeMessage, protoRoot } from '../server/protos.js';
 import { decodeRequest, encodeResponse, NAMESPACE_KEY, type Metadata } from './envelope.js';
 import { encodeFrame, FrameDecoder, FrameType, type Frame } from './frame.js';
 import { Code, statusOf, TtrpcError, type RpcStatus } from './status.js';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type protobuf from 'protobufjs';
-import { decodeMessage, encodeMessage, messageType, type Message } from '../../services/server/protos.js';
+import { decodeMessage, encodeMessage, messageType, type Message } from '../server/protos.js';
 import { decodeResponse, encodeRequest, type Metadata } from './envelope.js';
 import { encodeFrame, FrameDecoder, FrameType, MAX_PAYLOAD, type Frame } from './frame.js';
 import { Code, TtrpcError } from './status.js';

@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage, messageType } from '../../services/server/protos.js';
+import { decodeMessage, encodeMessage, messageType } from '../server/protos.js';
 import type { RpcStatus } from './status.js';
 
 /** ttrpc call metadata: each key may repeat, as in gRPC. */
