@@ -19,21 +19,22 @@ enum rpc_code {
 
 #define TTRPC_MAX_PAYLOAD (4u << 20)
 
-/* One request being served. Valid from the handler's start until ttrpc_reply/ttrpc_fail. */
-typedef struct ttrpc_call ttrpc_call;
+/* One request being served. Valid from the handler's start until ttrpc_reply/ttrpc_fail. A struct
+ * tag, not a typedef: the client's ttrpc_call() function owns that name. */
+struct ttrpc_call;
 
 /* The request's payload (the method's request message). */
-const uint8_t *ttrpc_call_payload(const ttrpc_call *call, size_t *len);
+const uint8_t *ttrpc_call_payload(const struct ttrpc_call *call, size_t *len);
 /* The value of request metadata `key` (the last one if repeated), or NULL. */
-const char *ttrpc_call_metadata(const ttrpc_call *call, const char *key);
+const char *ttrpc_call_metadata(const struct ttrpc_call *call, const char *key);
 
 /* Answers the call and frees it; exactly one of these per call, from any thread. A reply to a
  * connection that has closed is dropped. `payload` may be NULL (an empty message). */
-void ttrpc_reply(ttrpc_call *call, const pb_buf *payload);
-void ttrpc_fail(ttrpc_call *call, enum rpc_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ttrpc_reply(struct ttrpc_call *call, const pb_buf *payload);
+void ttrpc_fail(struct ttrpc_call *call, enum rpc_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Runs on its own thread; must end the call with ttrpc_reply or ttrpc_fail. */
-typedef void (*ttrpc_handler)(ttrpc_call *call);
+typedef void (*ttrpc_handler)(struct ttrpc_call *call);
 
 typedef struct ttrpc_method {
 	const char *service; /* "containerd.task.v2.Task" */
