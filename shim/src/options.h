@@ -1,5 +1,5 @@
-/* containerd.runc.v1.Options, the part the shim uses: which OCI runtime binary (binary_name=2)
- * and its --root (root=3). Saved into the bundle as berth-shim.json so `berth-shim delete` (no
+/* containerd.runc.v1.Options, the part the shim uses: which OCI runtime binary (binary_name=6)
+ * and its --root (root=7). Saved into the bundle as berth-shim.json so `berth-shim delete` (no
  * RPC, no stdin) knows the runtime. */
 #pragma once
 #include <stddef.h>

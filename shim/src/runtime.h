@@ -1,7 +1,8 @@
 /* The OCI runtime's command line (runc's, which berth-runtime shares), one process per
  * operation, run from the calling request thread. Errors carry the runtime's own message from
  * its --log file (last error-level JSON line) or its stderr, in g_err; "does not exist" style
- * messages return -ENOENT so callers can treat the container as already gone. */
+ * messages return -ENOENT so callers can treat the container as already gone, its other failures
+ * -EIO, and -ENOEXEC means it could not be run at all. */
 #pragma once
 #include <stdbool.h>
 #include <sys/types.h>
