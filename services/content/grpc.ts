@@ -1,6 +1,5 @@
-import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { invalidArgument } from '../errors.js';
-import { writeWithBackpressure, type HandlerKit, type ServiceImpl } from '../server/handlers.js';
+import type { BidiCall, HandlerKit, ServiceImpl } from '../server/handlers.js';
 import { requireNamespace, type CallContext } from '../server/context.js';
 import type { Message } from '../server/protos.js';
 import { toTimestamp } from '../time.js';
@@ -91,18 +90,18 @@ export function contentGrpc(content: ContentService, kit: HandlerKit): ServiceIm
  * The Write protocol: the first message names the ref (and maybe total/expected); each message
  * is answered with the ingest's status; WRITE appends at `offset`; COMMIT verifies and stores.
  */
-async function serveWrite(content: ContentService, call: ServerDuplexStream<Message, Message>, ctx: CallContext): Promise<void> {
+async function serveWrite(content: ContentService, call: BidiCall, ctx: CallContext): Promise<void> {
   const namespace = requireNamespace(ctx);
   let writer: ContentWriter | undefined;
   try {
-    // Leaving the loop early (an error) must not destroy the call, or its status never reaches the client.
-    for await (const raw of call.iterator({ destroyOnReturn: false })) {
+    // Leaving the loop early (an error) leaves the call open for the error's status.
+    for await (const raw of call) {
       const req = raw as WriteRequest;
       if (!writer) {
         if (!req.ref) throw invalidArgument('first message of a Content.Write stream must set ref');
         writer = await content.writer(namespace, req.ref, req.total ?? 0, req.expected ?? '', ctx.lease);
       }
-      await writeWithBackpressure(call, await handleWriteMessage(writer, req));
+      await call.send(await handleWriteMessage(writer, req));
     }
   } finally {
     await writer?.release();

@@ -1,6 +1,7 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { failedPrecondition } from '../errors.js';
 import { validateLeaseId, validateNamespace } from '../validate.js';
+import type { CallMetadata } from './h2/call.js';
 
 /** What a call carries besides its message: containerd's namespace and lease headers. */
 export interface CallContext {
@@ -19,13 +20,17 @@ function header(metadata: Metadata, key: string): string | undefined {
   return typeof first === 'string' ? first : first.toString('utf8');
 }
 
+function mapHeader(metadata: CallMetadata, key: string): string | undefined {
+  const value = metadata.get(key);
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? value : value.toString('utf8');
+}
+
 /**
  * Malformed headers are refused up front; a missing namespace only where a service needs one.
  * The signal is made on first use (see handlers.ts).
  */
-export function contextFromMetadata(metadata: Metadata, signal: () => AbortSignal): CallContext {
-  const namespace = header(metadata, NAMESPACE_HEADER);
-  const lease = header(metadata, LEASE_HEADER);
+function makeContext(namespace: string | undefined, lease: string | undefined, signal: () => AbortSignal): CallContext {
   return {
     namespace: namespace === undefined ? undefined : validateNamespace(namespace),
     lease: lease ? validateLeaseId(lease) : undefined,
@@ -33,6 +38,16 @@ export function contextFromMetadata(metadata: Metadata, signal: () => AbortSigna
       return signal();
     },
   };
+}
+
+/** The context of a call served by grpc-js. */
+export function contextFromMetadata(metadata: Metadata, signal: () => AbortSignal): CallContext {
+  return makeContext(header(metadata, NAMESPACE_HEADER), header(metadata, LEASE_HEADER), signal);
+}
+
+/** The context of a call served by berthd's own HTTP/2 server (server/h2). */
+export function contextFromCallMetadata(metadata: CallMetadata, signal: () => AbortSignal): CallContext {
+  return makeContext(mapHeader(metadata, NAMESPACE_HEADER), mapHeader(metadata, LEASE_HEADER), signal);
 }
 
 export function requireNamespace(ctx: CallContext): string {
