@@ -26,13 +26,21 @@ function mapHeader(metadata: CallMetadata, key: string): string | undefined {
   return typeof value === 'string' ? value : value.toString('utf8');
 }
 
+/** The namespace last found valid: nearly every call of a client carries the same one. */
+let validNamespace = '';
+
+function checkNamespace(namespace: string): string {
+  if (namespace !== validNamespace) validNamespace = validateNamespace(namespace);
+  return namespace;
+}
+
 /**
  * Malformed headers are refused up front; a missing namespace only where a service needs one.
  * The signal is made on first use (see handlers.ts).
  */
 function makeContext(namespace: string | undefined, lease: string | undefined, signal: () => AbortSignal): CallContext {
   return {
-    namespace: namespace === undefined ? undefined : validateNamespace(namespace),
+    namespace: namespace === undefined ? undefined : checkNamespace(namespace),
     lease: lease ? validateLeaseId(lease) : undefined,
     get signal() {
       return signal();

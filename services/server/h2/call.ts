@@ -5,7 +5,7 @@
 import type { Message } from '../protos.js';
 import { ErrorCode } from './frames.js';
 import type { H2Stream, StreamHandler } from './stream.js';
-import { GrpcStatusError, RESPONSE_HEADERS, Status, trailers, trailersOnly } from './status.js';
+import { GrpcStatusError, OK_TRAILERS, RESPONSE_HEADERS, Status, trailers, trailersOnly } from './status.js';
 
 /** containerd's limit, which ctr also sets: 16 MiB each way. */
 export const MAX_MESSAGE = 16 << 20;
@@ -43,7 +43,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
   private drainWaiter: Waiter<void> | undefined;
 
   // Deframing state: a 5-byte prefix possibly split across DATA frames, then the body.
-  private readonly prefix = Buffer.alloc(5);
+  private prefix: Buffer | undefined;
   private prefixHave = 0;
   private bodyLeft = -1;
   private bodyParts: Buffer[] = [];
@@ -103,14 +103,15 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
           length = data.readUInt32BE(pos + 1);
           pos += 5;
         } else {
+          const prefix = (this.prefix ??= Buffer.alloc(5));
           const take = Math.min(5 - this.prefixHave, n - pos);
-          data.copy(this.prefix, this.prefixHave, pos, pos + take);
+          data.copy(prefix, this.prefixHave, pos, pos + take);
           this.prefixHave += take;
           pos += take;
           if (this.prefixHave < 5) return;
           this.prefixHave = 0;
-          flags = this.prefix[0] as number;
-          length = this.prefix.readUInt32BE(1);
+          flags = prefix[0] as number;
+          length = prefix.readUInt32BE(1);
         }
         if (flags !== 0) {
           this.fail(
@@ -264,6 +265,11 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
     if (this.finished) return;
     const body = this.encode(message);
     if (body === undefined) return;
+    if (this.stream.writeResponse(RESPONSE_HEADERS, body, OK_TRAILERS)) {
+      this.finished = true;
+      this.clearTimer();
+      return;
+    }
     this.writeMessage(body);
     this.end(Status.OK, '');
   }

@@ -15,6 +15,7 @@ import {
   ErrorCode,
   Flag,
   frame,
+  FRAME_HEADER_LENGTH,
   frameHeader,
   FrameReader,
   FrameType,
@@ -28,6 +29,7 @@ import {
   settingsFrame,
   StreamError,
   windowUpdateFrame,
+  writeFrameHeader,
   type FrameSink,
 } from './frames.js';
 import { HpackDecoder, HpackError } from './hpack.js';
@@ -61,6 +63,18 @@ export interface RequestHandler {
 
 /** Output gathered beyond this stops DATA framing until it is written (bounds memory per connection). */
 const OUT_HIGH_WATER = 1 << 20;
+
+/**
+ * How long a PING ack may wait for other output to travel with. grpc-go clients send a PING (with
+ * a WINDOW_UPDATE) for their bandwidth-delay estimate whenever data arrives and no such PING is
+ * outstanding: after nearly every response. Acking each at once costs a socket write per call on
+ * our side and a read on theirs. A held ack leaves at the end of the next write (the next response,
+ * usually a millisecond or two later; at once while data streams) or after this delay. Behind the
+ * response's DATA, it also finds the client's estimate still waiting, so the client sends its next
+ * PING one response later: half the PINGs. RFC 7540 §6.7 asks for prompt acks (SHOULD); the delay
+ * only lengthens the round trip the client measures, which makes its estimate no smaller.
+ */
+const PING_ACK_DELAY_MS = 20;
 
 interface HeaderBlock {
   streamId: number;
@@ -100,6 +114,8 @@ export class Connection implements FrameSink {
   private out: Buffer[] = [];
   private outLength = 0;
   private flushScheduled = false;
+  private pingAcks: Buffer[] = [];
+  private pingTimer: NodeJS.Timeout | undefined;
   /** The socket refused more (write() returned false) and has not drained yet. */
   congested = false;
 
@@ -115,7 +131,10 @@ export class Connection implements FrameSink {
     this.streamUpdateThreshold = Math.max(1, Math.floor(options.streamWindow / 4));
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('drain', () => this.onSocketDrain());
-    socket.on('error', (err) => this.log.debug('connection error', { error: err.message }));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // A client that exits without closing its connection resets it: nothing to report.
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') this.log.debug('connection error', { error: err.message });
+    });
     socket.on('close', () => this.onSocketClose());
     // Our preface: SETTINGS, then the connection window raised to what we mean to allow.
     this.write(
@@ -379,8 +398,19 @@ export class Connection implements FrameSink {
   private onPing(flags: number, id: number, payload: Buffer): void {
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
     if (payload.length !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING frame is not 8 bytes');
-    if ((flags & Flag.ACK) === 0) this.write(frame(FrameType.PING, Flag.ACK, 0, payload));
+    if (flags & Flag.ACK) return;
+    this.pingAcks.push(frame(FrameType.PING, Flag.ACK, 0, payload));
+    if (this.pingTimer === undefined) {
+      this.pingTimer = setTimeout(this.sendPingAcks, PING_ACK_DELAY_MS);
+      this.pingTimer.unref();
+    }
   }
+
+  private readonly sendPingAcks = (): void => {
+    this.pingTimer = undefined;
+    if (this.pingAcks.length === 0 || this.closing) return;
+    this.scheduleFlush();
+  };
 
   private onGoaway(id: number, payload: Buffer): void {
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
@@ -432,6 +462,10 @@ export class Connection implements FrameSink {
     if (this.closing) return;
     this.out.push(buf);
     this.outLength += buf.length;
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flush);
@@ -440,6 +474,17 @@ export class Connection implements FrameSink {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    if (this.pingAcks.length > 0) {
+      for (const ack of this.pingAcks) {
+        this.out.push(ack);
+        this.outLength += ack.length;
+      }
+      this.pingAcks = [];
+      if (this.pingTimer !== undefined) {
+        clearTimeout(this.pingTimer);
+        this.pingTimer = undefined;
+      }
+    }
     if (this.outLength === 0 || this.closed) {
       this.out = [];
       this.outLength = 0;
@@ -456,6 +501,55 @@ export class Connection implements FrameSink {
   private onSocketDrain(): void {
     this.congested = false;
     this.pumpBlocked();
+  }
+
+  /**
+   * A whole response of one message (HEADERS, DATA, trailers) built in one buffer, when nothing
+   * else is queued on the stream and the message fits the windows and one frame; false otherwise
+   * (the caller takes the general path). Unary calls answer this way.
+   */
+  writeResponse(stream: H2Stream, headers: Buffer, body: Buffer, trailers: Buffer): boolean {
+    const dataLength = 5 + body.length;
+    if (
+      stream.closed ||
+      stream.localEnded ||
+      stream.headersSent ||
+      stream.queued > 0 ||
+      dataLength > this.peerMaxFrame ||
+      dataLength > this.sendWindow ||
+      dataLength > stream.sendWindow ||
+      headers.length > this.peerMaxFrame ||
+      trailers.length > this.peerMaxFrame
+    ) {
+      return false;
+    }
+    const id = stream.id;
+    const rst = !stream.remoteEnded;
+    const buf = Buffer.allocUnsafe(3 * FRAME_HEADER_LENGTH + headers.length + dataLength + trailers.length + (rst ? FRAME_HEADER_LENGTH + 4 : 0));
+    let pos = 0;
+    writeFrameHeader(buf, pos, headers.length, FrameType.HEADERS, Flag.END_HEADERS, id);
+    pos += FRAME_HEADER_LENGTH;
+    pos += headers.copy(buf, pos);
+    writeFrameHeader(buf, pos, dataLength, FrameType.DATA, 0, id);
+    pos += FRAME_HEADER_LENGTH;
+    buf[pos] = 0;
+    buf.writeUInt32BE(body.length, pos + 1);
+    pos += 5;
+    pos += body.copy(buf, pos);
+    writeFrameHeader(buf, pos, trailers.length, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id);
+    pos += FRAME_HEADER_LENGTH;
+    pos += trailers.copy(buf, pos);
+    if (rst) {
+      writeFrameHeader(buf, pos, 4, FrameType.RST_STREAM, 0, id);
+      buf.writeUInt32BE(ErrorCode.NO_ERROR, pos + FRAME_HEADER_LENGTH);
+    }
+    this.write(buf);
+    this.sendWindow -= dataLength;
+    stream.sendWindow -= dataLength;
+    stream.headersSent = true;
+    stream.localEnded = true;
+    this.dropStream(stream);
+    return true;
   }
 
   /** HEADERS (+ CONTINUATION when the block exceeds the peer's frame size). */
@@ -577,8 +671,8 @@ export class Connection implements FrameSink {
   /** Writes what is pending and ends the socket. */
   private close(): void {
     if (this.closing) return;
-    this.closing = true;
     this.flush();
+    this.closing = true;
     this.socket.end(() => this.socket.destroy());
   }
 
@@ -601,6 +695,7 @@ export class Connection implements FrameSink {
   private onSocketClose(): void {
     this.closing = true;
     this.closed = true;
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
     this.cancelAll();
     this.onClosed(this);
   }

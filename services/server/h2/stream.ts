@@ -64,6 +64,11 @@ export class H2Stream {
     this.conn.writeHeaders(this.id, block, false);
   }
 
+  /** The whole response in one go if it fits (see Connection.writeResponse); false if not. */
+  writeResponse(headers: Buffer, body: Buffer, trailers: Buffer): boolean {
+    return this.conn.writeResponse(this, headers, body, trailers);
+  }
+
   /** Queues data (one or more buffers, sent back to back). */
   write(a: Buffer, b?: Buffer): void {
     if (this.localEnded || this.closed) return;

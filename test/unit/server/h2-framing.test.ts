@@ -45,6 +45,24 @@ describe('h2 server: connection setup', () => {
     expect(pong.payload.toString()).toBe('pingpong');
   });
 
+  it('sends a held PING ack after the next response, or on its own shortly', async () => {
+    const c = await connect();
+    await c.waitFor((f) => f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) !== 0);
+    c.send(frame(FrameType.PING, 0, 0, Buffer.from('bdp-ping')));
+    c.unary(1, `${SVC}/Echo`, '{}');
+    const ack = await c.waitFor((f) => f.type === FrameType.PING);
+    const trailers = await c.finished(1);
+    expect(trailers.status).toBe('0');
+    const order = c.frames.filter((f) => f.streamId === 1 || f.type === FrameType.PING).map((f) => f.type);
+    expect(order).toEqual([FrameType.HEADERS, FrameType.DATA, FrameType.HEADERS, FrameType.PING]);
+    expect(ack.payload.toString()).toBe('bdp-ping');
+    // Nothing else to send: the ack goes alone after a short delay.
+    const started = Date.now();
+    c.send(frame(FrameType.PING, 0, 0, Buffer.from('idle-png')));
+    await c.waitFor((f) => f.type === FrameType.PING && f.payload.toString() === 'idle-png');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('ends a connection with a bad preface with GOAWAY(PROTOCOL_ERROR)', async () => {
     const c = await connect({ preface: false });
     c.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
