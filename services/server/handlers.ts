@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { Message } from './protos.js';
 import { contextFromCallMetadata, contextFromMetadata, type CallContext } from './context.js';
 import type { GrpcCall, GrpcMethod } from './h2/call.js';
+import { Status } from './h2/status.js';
 
 /**
  * The in-process services' side of gRPC: handlers take decoded messages and a CallContext (the
@@ -61,11 +62,6 @@ export interface HandlerKit {
   bidi(name: string, fn: BidiStream): MethodHandler;
 }
 
-export function toServiceError(err: unknown): Partial<ServiceError> {
-  const berr = toBerthError(err);
-  return { code: berr.grpcCode, details: berr.message, message: berr.message, metadata: new Metadata() };
-}
-
 export function handlerKit(log: Logger): HandlerKit {
   const failFor =
     (name: string) =>
@@ -99,7 +95,7 @@ export function h2Start(handler: MethodHandler): GrpcMethod['start'] {
     const status = handler.fail(err);
     call.end(status.code, status.message);
   };
-  const ok = (call: GrpcCall): void => call.end(0, '');
+  const ok = (call: GrpcCall): void => call.end(Status.OK, '');
   const context = (call: GrpcCall): CallContext => contextFromCallMetadata(call.metadata, () => call.signal);
   switch (handler.kind) {
     case 'unary': {
