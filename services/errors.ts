@@ -1,5 +1,3 @@
-import { status as GrpcStatus } from '@grpc/grpc-js';
-
 /**
  * The closed set of failure classes Berth reports. Each maps to one gRPC status code, because
  * containerd clients branch on the code (AlreadyExists on Content.Write means "skip this blob",
@@ -18,18 +16,19 @@ export type ErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'INTERNAL';
 
-const GRPC_CODES: Record<ErrorCode, GrpcStatus> = {
-  NOT_FOUND: GrpcStatus.NOT_FOUND,
-  ALREADY_EXISTS: GrpcStatus.ALREADY_EXISTS,
-  INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
-  FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
-  UNAVAILABLE: GrpcStatus.UNAVAILABLE,
-  UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
-  OUT_OF_RANGE: GrpcStatus.OUT_OF_RANGE,
-  UNIMPLEMENTED: GrpcStatus.UNIMPLEMENTED,
-  CANCELLED: GrpcStatus.CANCELLED,
-  DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
-  INTERNAL: GrpcStatus.INTERNAL,
+/** gRPC status code numbers (grpc/doc/statuscodes.md), the same for every client. */
+const GRPC_CODES: Record<ErrorCode, number> = {
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  INVALID_ARGUMENT: 3,
+  FAILED_PRECONDITION: 9,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  CANCELLED: 1,
+  DEADLINE_EXCEEDED: 4,
+  INTERNAL: 13,
 };
 
 export class BerthError extends Error {
@@ -41,7 +40,7 @@ export class BerthError extends Error {
     this.name = 'BerthError';
   }
 
-  get grpcCode(): GrpcStatus {
+  get grpcCode(): number {
     return GRPC_CODES[this.code];
   }
 }

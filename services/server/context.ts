@@ -1,4 +1,3 @@
-import type { Metadata } from '@grpc/grpc-js';
 import { failedPrecondition } from '../errors.js';
 import { validateLeaseId, validateNamespace } from '../validate.js';
 import type { CallMetadata } from './h2/call.js';
@@ -12,13 +11,6 @@ export interface CallContext {
 
 export const NAMESPACE_HEADER = 'containerd-namespace';
 export const LEASE_HEADER = 'containerd-lease';
-
-function header(metadata: Metadata, key: string): string | undefined {
-  const values = metadata.get(key);
-  const first = values[0];
-  if (first === undefined) return undefined;
-  return typeof first === 'string' ? first : first.toString('utf8');
-}
 
 function mapHeader(metadata: CallMetadata, key: string): string | undefined {
   const value = metadata.get(key);
@@ -48,12 +40,7 @@ function makeContext(namespace: string | undefined, lease: string | undefined, s
   };
 }
 
-/** The context of a call served by grpc-js. */
-export function contextFromMetadata(metadata: Metadata, signal: () => AbortSignal): CallContext {
-  return makeContext(header(metadata, NAMESPACE_HEADER), header(metadata, LEASE_HEADER), signal);
-}
-
-/** The context of a call served by berthd's own HTTP/2 server (server/h2). */
+/** The context of a call. */
 export function contextFromCallMetadata(metadata: CallMetadata, signal: () => AbortSignal): CallContext {
   return makeContext(mapHeader(metadata, NAMESPACE_HEADER), mapHeader(metadata, LEASE_HEADER), signal);
 }

@@ -1,9 +1,8 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../log.js';
 import { serviceDefinition } from './protos.js';
-import { grpcJsImplementation, h2Start, type ServiceImpl } from './handlers.js';
+import { h2Start, type ServiceImpl } from './handlers.js';
 import type { GrpcMethod } from './h2/call.js';
 import { GrpcServer } from './h2/server.js';
 
@@ -19,25 +18,13 @@ export interface RunningServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
-/** containerd's default: 16 MiB each way, which ctr also sets on its side. */
-const MAX_MESSAGE = 16 << 20;
-
-/**
- * Which gRPC server runs: berthd's own HTTP/2 server (server/h2) with BERTH_GRPC_SERVER=h2,
- * grpc-js's otherwise (until h2 becomes the only one).
- */
-export function selectedServer(): 'h2' | 'grpc-js' {
-  return process.env.BERTH_GRPC_SERVER === 'h2' ? 'h2' : 'grpc-js';
-}
-
 export async function startServer(address: string, services: RegisteredService[], log: Logger): Promise<RunningServer> {
   await mkdir(dirname(address), { recursive: true, mode: 0o700 });
   // A socket left by a killed daemon would make bind fail with EADDRINUSE.
   await rm(address, { force: true });
-  const kind = selectedServer();
-  const shutdown = kind === 'h2' ? await listenH2(address, services, log) : await listenGrpcJs(address, services, log);
+  const shutdown = await listen(address, services, log);
   await chmod(address, 0o660);
-  log.info('serving', { address, server: kind });
+  log.info('serving', { address });
   return {
     address,
     shutdown: async (graceMs) => {
@@ -69,29 +56,10 @@ export function h2Methods(services: RegisteredService[]): Map<string, GrpcMethod
   return methods;
 }
 
-async function listenH2(address: string, services: RegisteredService[], log: Logger): Promise<(graceMs: number) => Promise<void>> {
+async function listen(address: string, services: RegisteredService[], log: Logger): Promise<(graceMs: number) => Promise<void>> {
   const server = new GrpcServer(h2Methods(services), log.child({ component: 'h2' }));
   await server.listen(address);
   return async (graceMs) => {
     if (!(await server.shutdown(graceMs))) log.warn('in-flight calls did not finish in time; closed them', { graceMs });
-  };
-}
-
-async function listenGrpcJs(address: string, services: RegisteredService[], log: Logger): Promise<(graceMs: number) => Promise<void>> {
-  const server = new Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE,
-    'grpc.max_send_message_length': MAX_MESSAGE,
-  });
-  for (const s of services) server.addService(serviceDefinition(s.name), grpcJsImplementation(s.impl));
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${address}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-  );
-  return async (graceMs) => {
-    const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
-    if ((await Promise.race([graceful, timer])) === 'timeout') {
-      log.warn('in-flight calls did not finish in time; closing them', { graceMs });
-      server.forceShutdown();
-    }
   };
 }
