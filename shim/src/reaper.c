@@ -31,6 +31,9 @@ struct entry {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t exited_cond = PTHREAD_COND_INITIALIZER;
 static struct entry *entries;
+/* Set once the thread runs; before that (or in `berth-shim delete`, which never starts it) a
+ * spawned child is waited for by its spawner. */
+static bool running;
 
 static int64_t monotonic_ns(void)
 {
@@ -158,12 +161,15 @@ static void *reaper_main(void *arg)
 
 int reaper_start(void)
 {
+	running = true;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_t t;
 	int r = pthread_create(&t, &attr, reaper_main, NULL);
 	pthread_attr_destroy(&attr);
+	if (r)
+		running = false;
 	return r ? fail(r, "start the reaper thread") : 0;
 }
 
@@ -185,8 +191,24 @@ int reaper_spawn(pid_t *pid, char *const argv[], const posix_spawn_file_actions_
 	return r ? fail(r, "spawn %s", argv[0]) : 0;
 }
 
+/* The spawner reaps its own child, only that one. */
+static void wait_child(pid_t pid, struct exit_status *st)
+{
+	siginfo_t si = {0};
+	while (waitid(P_PID, pid, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	*st = status_of(&si);
+	pthread_mutex_lock(&lock);
+	free(unlink_entry(find(pid)));
+	pthread_mutex_unlock(&lock);
+}
+
 void reaper_wait(pid_t pid, struct exit_status *st)
 {
+	if (!running) {
+		wait_child(pid, st);
+		return;
+	}
 	pthread_mutex_lock(&lock);
 	struct entry **e;
 	while (!(*(e = find(pid)))->exited)

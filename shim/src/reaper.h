@@ -20,7 +20,8 @@ int reaper_start(void);
  * reaper_wait, which the caller must call. 0 or -errno. */
 int reaper_spawn(pid_t *pid, char *const argv[], const posix_spawn_file_actions_t *fa,
 		 const posix_spawnattr_t *attr);
-/* Blocks until `pid`, started by reaper_spawn, has exited. */
+/* Blocks until `pid`, started by reaper_spawn, has exited. Without the reaper thread (a process
+ * such as `berth-shim delete` that never starts it), waits for that child alone. */
 void reaper_wait(pid_t pid, struct exit_status *st);
 
 typedef void (*reaper_cb)(const struct exit_status *st, void *data);
