@@ -38,13 +38,26 @@ static int add_stdio(posix_spawn_file_actions_t *fa, const int stdio[3], int mov
 	return 0;
 }
 
+/* glibc's sigfillset leaves out the two signals it keeps for itself (32 and 33, below
+ * SIGRTMIN), and its posix_spawn sets those to SIG_IGN in the child unless they are in the
+ * SETSIGDEF set; exec keeps an ignored signal, so every container would inherit it. sigaddset
+ * refuses them too, hence the bits by hand. */
+static void add_libc_signals(sigset_t *set)
+{
+	unsigned long *words = (unsigned long *)set;
+	const int bits = 8 * sizeof *words;
+	for (int sig = __SIGRTMIN; sig < SIGRTMIN; sig++)
+		words[(sig - 1) / bits] |= 1UL << ((sig - 1) % bits);
+}
+
 /* The child starts with what a process started by a shell would have: no blocked signal (the
- * shim blocks SIGCHLD in every thread) and default dispositions. */
+ * shim blocks SIGCHLD in every thread) and default dispositions (it ignores SIGPIPE). */
 static void init_attr(posix_spawnattr_t *attr)
 {
 	sigset_t none, all;
 	sigemptyset(&none);
 	sigfillset(&all);
+	add_libc_signals(&all);
 	posix_spawnattr_init(attr);
 	posix_spawnattr_setsigmask(attr, &none);
 	posix_spawnattr_setsigdefault(attr, &all);
