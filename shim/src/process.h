@@ -24,7 +24,7 @@ struct proc {
 	char *exec_id;
 	char *stdin_path, *stdout_path, *stderr_path;
 	bool terminal;
-	pid_t pid;              /* set once, before anyone else can see it */
+	pid_t pid;              /* (L) set once, when launched; 0 before */
 	enum pstate state;      /* (L) */
 	int refs;               /* (L) an exec's: membership in the task, the exit watch, requests */
 	/* (L) Set while Start runs. A process can exit before the runtime's `start` returns; its exit

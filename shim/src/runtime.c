@@ -64,6 +64,19 @@ static void init_attr(posix_spawnattr_t *attr)
 	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
+static void append(struct buf *b, const char *data, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			abort();
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
 /* Reads both pipes to their end, whichever the runtime writes first. */
 static void drain(int out_fd, int err_fd, struct buf *out, struct buf *err)
 {
@@ -85,7 +98,7 @@ static void drain(int out_fd, int err_fd, struct buf *out, struct buf *err)
 			if (n <= 0)
 				p[i].fd = -1;
 			else
-				buf_printf(dst[i], "%.*s", (int)n, chunk);
+				append(dst[i], chunk, n);
 		}
 	}
 }

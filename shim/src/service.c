@@ -365,13 +365,15 @@ static int launch_fifo(struct proc *p, const char *pid_file, const char *process
 		return own_failure(r);
 	r = run_launch(p, pid_file, process_file, io.runtime, NULL);
 	fifo_io_release(&io);
+	pid_t pid;
 	if (r == 0)
-		r = own_failure(read_pid_file(pid_file, &p->pid));
+		r = own_failure(read_pid_file(pid_file, &pid));
 	if (r < 0) {
 		fifo_io_close(&io);
 		return r;
 	}
 	pthread_mutex_lock(&proc_lock);
+	p->pid = pid;
 	p->fifo = io;
 	p->has_fifo = true;
 	pthread_mutex_unlock(&proc_lock);
@@ -386,20 +388,24 @@ static int launch_console(struct proc *p, const char *pid_file, const char *proc
 	if (r < 0)
 		return own_failure(r);
 	r = run_launch(p, pid_file, process_file, (const int[3]){ -1, -1, -1 }, sock.path);
-	int master = r < 0 ? r : console_socket_receive(&sock, CONSOLE_TIMEOUT_MS);
+	int master = r < 0 ? -1 : console_socket_receive(&sock, CONSOLE_TIMEOUT_MS);
 	console_socket_close(&sock);
+	if (r < 0)
+		return r;
 	if (master < 0)
 		return master == -ETIMEDOUT ? master : own_failure(master);
-	r = own_failure(read_pid_file(pid_file, &p->pid));
+	pid_t pid;
+	r = read_pid_file(pid_file, &pid);
 	if (r < 0) {
 		close(master);
-		return r;
+		return own_failure(r);
 	}
 	struct console_io *io;
 	r = console_io_start(master, &(struct stdio_paths){ p->stdin_path, p->stdout_path, p->stderr_path }, &io);
 	if (r < 0)
 		return own_failure(r);
 	pthread_mutex_lock(&proc_lock);
+	p->pid = pid;
 	p->console = io;
 	pthread_mutex_unlock(&proc_lock);
 	return 0;
