@@ -158,7 +158,7 @@ static void break_stale_lock(const char *path)
 		return;
 	char *end;
 	long owner = strtol(text, &end, 10);
-	if (end == text || *end || owner <= 0)
+	if (end == text || end[strspn(end, " \t\n")] || owner <= 0)
 		return;
 	if (kill(owner, 0) < 0 && errno == ESRCH)
 		unlink(path); /* another waiter may break it first: fine */
