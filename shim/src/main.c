@@ -271,6 +271,8 @@ static void __attribute__((noreturn)) serve(const struct args *a, const char *so
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* Collected, not discarded, whatever the caller of `start` had made of it. */
+	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	if (serve_setup(a, socket) < 0) {
 		shim_log("%s", g_err);
@@ -351,21 +353,23 @@ static int wait_ready(pid_t pid, int ready_fd, const char *log_path)
 }
 
 /* The forked shim: a session of its own so it outlives this process and the daemon's session,
- * its log as stdout and stderr, the state dir as cwd so it holds no bundle busy. */
+ * its log as stdout and stderr, the state dir as cwd so it holds no bundle busy. Nothing else
+ * of the caller's stays open (the readiness pipe becomes fd 3): a shim lives for long, and must
+ * not keep the daemon's sockets or files. */
 static void __attribute__((noreturn)) become_shim(struct args *a, const char *socket, int log_fd, int ready_fd)
 {
-	int null = open("/dev/null", O_RDONLY);
-	if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
-	    chdir(state_dir()) < 0) {
+	/* Above fd 3 first, so filling 0 to 3 cannot overwrite one of them. */
+	int null = fcntl(open("/dev/null", O_RDONLY), F_DUPFD, 4);
+	int log = fcntl(log_fd, F_DUPFD, 4), ready = fcntl(ready_fd, F_DUPFD, 4);
+	if (setsid() < 0 || null < 0 || log < 0 || ready < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 ||
+	    dup2(log, 2) < 0 || dup2(ready, 3) < 0 || close_range(4, ~0U, 0) < 0 || chdir(state_dir()) < 0) {
 		dprintf(log_fd, "berth-shim: set up the shim process: %s\n", strerror(errno));
 		_exit(1);
 	}
-	close(null);
-	close(log_fd);
 	/* Same length in place, so `ps` shows what this process does rather than `start`. */
 	if (!strcmp(a->action, "start"))
 		memcpy(a->action, "serve", 5);
-	serve(a, socket, ready_fd);
+	serve(a, socket, 3);
 }
 
 static int launch(struct args *a, const char *hash, const char *socket)
@@ -382,10 +386,8 @@ static int launch(struct args *a, const char *hash, const char *socket)
 	pid_t pid = fork();
 	if (pid < 0)
 		return fail(errno, "fork");
-	if (pid == 0) {
-		close(ready[0]);
+	if (pid == 0)
 		become_shim(a, socket, log_fd, ready[1]);
-	}
 	close(move_fd(&ready[1]));
 	return wait_ready(pid, ready[0], log_path);
 }
