@@ -15,7 +15,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -39,32 +38,14 @@
 #define SANDBOX_ANNOTATION "io.kubernetes.cri.sandbox-id"
 
 /* containerd's Go-style flags: `-flag value`, `-flag=value`, `--flag value`, bare `-debug`,
- * followed by one action word. */
+ * followed by one action word. -publish-binary, -socket, -debug and -v are part of the contract
+ * but change nothing here. */
 struct args {
-	const char *namespace, *id, *address, *publish_binary, *bundle, *socket;
-	bool debug;
+	const char *namespace, *id, *address, *bundle;
 	char *action; /* writable: the forked shim renames itself from start to serve */
 };
 
 static const char *const known_flags[] = {"namespace", "id", "address", "publish-binary", "bundle", "socket", "debug", "v"};
-
-static const char **flag_slot(struct args *a, const char *name)
-{
-	static const char *ignored;
-	if (!strcmp(name, "namespace"))
-		return &a->namespace;
-	if (!strcmp(name, "id"))
-		return &a->id;
-	if (!strcmp(name, "address"))
-		return &a->address;
-	if (!strcmp(name, "publish-binary"))
-		return &a->publish_binary;
-	if (!strcmp(name, "bundle"))
-		return &a->bundle;
-	if (!strcmp(name, "socket"))
-		return &a->socket;
-	return &ignored;
-}
 
 static bool known_flag(const char *name, size_t len)
 {
@@ -74,10 +55,21 @@ static bool known_flag(const char *name, size_t len)
 	return false;
 }
 
+static void set_flag(struct args *a, const char *name, const char *value)
+{
+	if (!strcmp(name, "namespace"))
+		a->namespace = value;
+	else if (!strcmp(name, "id"))
+		a->id = value;
+	else if (!strcmp(name, "address"))
+		a->address = value;
+	else if (!strcmp(name, "bundle"))
+		a->bundle = value;
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	const char *debug = NULL;
-	*a = (struct args){ .namespace = "", .id = "", .address = "", .publish_binary = "" };
+	*a = (struct args){ .namespace = "", .id = "", .address = "" };
 	for (int i = 0; i < argc; i++) {
 		char *arg = argv[i];
 		if (arg[0] != '-' || !strcmp(arg, "-")) {
@@ -91,22 +83,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 			return fail(0, "flag provided but not defined: -%.*s", (int)len, body);
 		char name[32];
 		snprintf(name, sizeof name, "%.*s", (int)len, body);
-		bool boolean = !strcmp(name, "debug") || !strcmp(name, "v");
-		const char *value;
-		if (body[len] == '=')
-			value = body + len + 1;
-		else if (boolean)
-			value = "true";
-		else if (i + 1 < argc)
+		const char *value = body[len] == '=' ? body + len + 1 : "true";
+		if (body[len] != '=' && strcmp(name, "debug") && strcmp(name, "v")) {
+			if (i + 1 == argc)
+				return fail(0, "flag needs an argument: -%s", name);
 			value = argv[++i];
-		else
-			return fail(0, "flag needs an argument: -%s", name);
-		if (!strcmp(name, "debug"))
-			debug = value;
-		else
-			*flag_slot(a, name) = value;
+		}
+		set_flag(a, name, value);
 	}
-	a->debug = debug && !strcmp(debug, "true");
 	return 0;
 }
 
