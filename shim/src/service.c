@@ -319,7 +319,7 @@ static void end_start(struct proc *p)
 {
 	pthread_mutex_lock(&proc_lock);
 	p->starting = false;
-	bool held = p->reaped && !p->exited;
+	bool held = p->reaped;
 	pthread_mutex_unlock(&proc_lock);
 	if (!held)
 		return;
