@@ -289,7 +289,7 @@ static void report_exit(struct proc *p)
 	pthread_mutex_unlock(&proc_lock);
 }
 
-/* Reaper callback. */
+/* Reaper callback: an exit that comes while Start runs waits for Start to report it. */
 static void on_reaped(const struct exit_status *st, void *data)
 {
 	struct proc *p = data;
