@@ -33,7 +33,7 @@ kill_leftovers() {
   for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = $$ ] && continue
     mapfile -d "" args 2>/dev/null <"$p/cmdline" || continue # builtins only: no grep to match itself
-    # A shim that was a warm spare names no path on its command line, but runs in the state dir.
+    # A shim's command line need not name the state dir, but it runs in it (its cwd).
     cwd=$(readlink "$p/cwd" 2>/dev/null) || cwd=
     [[ "${args[*]}" == *"$dir/"* || "$cwd/" == "$dir/"* ]] && pids+=("${p#/proc/}")
   done
@@ -159,7 +159,7 @@ start_daemon() {
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# VmRSS of all descendants of $1 (e.g. a launcher's node child or a warm spare shim), in KiB.
+# VmRSS of all descendants of $1 (e.g. a launcher's node child), in KiB.
 children_rss_kib() {
   local pid total=0 kids
   kids=$(ps -o pid= --ppid "$1" 2>/dev/null || true)

@@ -96,8 +96,8 @@ remove_cgroups() {
   done
 }
 
-# PIDs of the descendants of $1 (e.g. berthd's warm spare shim, whose command line does not name
-# our dir; it should exit with berthd, this is in case it does not).
+# PIDs of the descendants of $1 (a child that should have exited with the daemon; this is in case
+# one did not).
 descendants() {
   ps -e -o pid=,ppid= | awk -v root="$1" '{ pp[$1] = $2 }
     END { in_set[root] = 1; do { changed = 0; for (p in pp) if (!(p in in_set) && (pp[p] in in_set)) { in_set[p] = 1; changed = 1 } } while (changed)
@@ -160,11 +160,12 @@ snapshot_berth() {
   for _ in $(seq 120); do
     newest=$(find dist -type f -printf '%T@\n' 2>/dev/null | sort -n | tail -1)
     if [ -x native/runtime/build/berth-runtime ] && [ -f native/addon/build/Release/berth_native.node ] &&
-      [ -f dist/services/daemon/berthd.js ] && [ -f dist/shim/main.js ] && [ -n "$newest" ] &&
+      [ -x shim/build/berth-shim ] && [ -f dist/berthd.cjs ] && [ -n "$newest" ] &&
       awk -v n="$newest" -v now="$(date +%s.%N)" 'BEGIN { exit !(now - n > 3) }'; then
-      mkdir -p "$dst/native/runtime/build" "$dst/native/addon/build/Release"
+      mkdir -p "$dst/native/runtime/build" "$dst/native/addon/build/Release" "$dst/shim/build"
       cp -a dist bin package.json "$dst/"
       cp -L native/runtime/build/berth-runtime "$dst/native/runtime/build/"
+      cp -L shim/build/berth-shim "$dst/shim/build/"
       cp -L native/addon/build/Release/berth_native.node "$dst/native/addon/build/Release/"
       ln -s "$PWD/node_modules" "$dst/node_modules"
       BERTHD=$dst/bin/berthd
@@ -246,7 +247,7 @@ TICK_NS=$((1000000000 / $(getconf CLK_TCK)))
 proc_ns() { sed 's/^.*) //' "/proc/${pid[$1]}/stat" 2>/dev/null | awk -v t="$TICK_NS" '{ print ($12 + $13) * t }' || echo 0; }
 cpu_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
 # Daemon $1's cgroup CPU (ns) once the work an operation set off in the background (a shim
-# exiting, berthd starting its next warm spare) is done: when it has used under 2 ms in 200 ms,
+# exiting) is done: when it has used under 2 ms in 200 ms,
 # at most 3 s after the call. Outside the timed window.
 cpu_settled() {
   local a b

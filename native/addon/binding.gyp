@@ -10,8 +10,7 @@
         "src/mount.cc",
         "src/fsmount.cc",
         "src/resolve.cc",
-        "src/inode-flags.cc",
-        "src/process.cc"
+        "src/inode-flags.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

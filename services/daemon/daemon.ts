@@ -120,7 +120,6 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     services.exchange.publishPending({ namespace, topic, typeName, event });
   const tasks = new TaskService(services.containers, shims, config.state, publish, log.child({ component: 'tasks' }));
   await tasks.load();
-  shims.warmSpare();
 
   const kit = handlerKit(log.child({ component: 'grpc' }));
   const registered: RegisteredService[] = [

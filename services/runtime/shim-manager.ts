@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { constants, existsSync, mkdirSync, openSync } from 'node:fs';
+import { constants, existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { mknod } from '../native/addon.js';
 import { BerthError } from '../errors.js';
@@ -13,10 +13,7 @@ import type { Bundle } from '../tasks/bundle.js';
 import type { ShimLauncher } from '../tasks/service.js';
 import type { TaskShim } from '../tasks/shim.js';
 import { TtrpcTaskShim } from './ttrpc-shim.js';
-import { groupHash, groupKey } from '../../shim/group.js';
-import { optionsFromAnyBytes, saveBundleOptions } from '../../shim/options.js';
-import { withLock } from '../../shim/lock.js';
-import { SpareShim } from './spare-shim.js';
+import { groupHash, groupKey } from './shim-group.js';
 
 export interface ShimManagerOptions {
   state: string;
@@ -66,21 +63,17 @@ function runShim(binary: string, args: string[], cwd: string, env: NodeJS.Proces
 export class ShimManager implements ShimLauncher {
   private readonly connections = new Map<string, Promise<TaskShim>>();
   private readonly binary: string;
-  private readonly spare: SpareShim | undefined;
 
   constructor(private readonly opts: ShimManagerOptions) {
     this.binary = opts.shimBinary ?? BERTH_SHIM;
-    if (this.binary === BERTH_SHIM) this.spare = new SpareShim(opts.state, () => this.env(), opts.log);
   }
 
-  /** Keeps a spare shim ready (berth-shim only: other shims have no such mode). */
-  warmSpare(): void {
-    this.spare?.warm();
+  private get isBerthShim(): boolean {
+    return this.binary === BERTH_SHIM;
   }
 
   private env(): NodeJS.ProcessEnv {
-    // A shim needs no more than libuv's default pool; berthd's larger one is for unpacking.
-    return { ...process.env, UV_THREADPOOL_SIZE: '4', TTRPC_ADDRESS: this.opts.eventsAddress, BERTH_STATE_DIR: this.opts.state };
+    return { ...process.env, TTRPC_ADDRESS: this.opts.eventsAddress, BERTH_STATE_DIR: this.opts.state };
   }
 
   /**
@@ -102,7 +95,8 @@ export class ShimManager implements ShimLauncher {
 
   /**
    * The task's group shim, if one is serving and accepts the task: the same reservation that
-   * `berth-shim start` makes (Task/Connect), without paying for a Node process to make it.
+   * `berth-shim start` makes (Task/Connect), over the connection berthd already holds, without a
+   * process to make it.
    */
   private async reserveGroupShim(namespace: string, id: string, socket: string): Promise<TaskShim | undefined> {
     if (!existsSync(socket)) return undefined;
@@ -116,11 +110,12 @@ export class ShimManager implements ShimLauncher {
   }
 
   async start(namespace: string, id: string, bundle: Bundle, options: AnyValue | undefined): Promise<TaskShim> {
-    const stdin = options ? encodeMessage(messageType('google.protobuf.Any'), options) : Buffer.alloc(0);
-    if (this.spare) {
-      const shim = await this.startBerthShim(namespace, id, bundle, stdin, this.spare);
-      if (shim) return shim;
+    if (this.isBerthShim) {
+      const socket = join(this.opts.state, 's', groupHash(this.opts.grpcAddress, namespace, groupKey(bundle.path, id)));
+      const joined = await this.reserveGroupShim(namespace, id, socket);
+      if (joined) return joined;
     }
+    const stdin = options ? encodeMessage(messageType('google.protobuf.Any'), options) : Buffer.alloc(0);
     const shimLog = this.followShimLog(bundle, id);
     const args = ['-namespace', namespace, '-address', this.opts.grpcAddress, '-publish-binary', packagePath('bin', 'berthd'), '-id', id, 'start'];
     const res = await runShim(this.binary, args, bundle.path, this.env(), stdin);
@@ -138,35 +133,12 @@ export class ShimManager implements ShimLauncher {
   }
 
   /**
-   * berth-shim without its `start` process: join the group's running shim, or hand the group to
-   * the spare, under the same per-group lock `start` takes. Undefined means: run `start`.
-   */
-  private async startBerthShim(namespace: string, id: string, bundle: Bundle, options: Buffer, spare: SpareShim): Promise<TaskShim | undefined> {
-    // What `start` would have recorded for this task: the runtime its options name.
-    saveBundleOptions(bundle.path, optionsFromAnyBytes(options));
-    const hash = groupHash(this.opts.grpcAddress, namespace, groupKey(bundle.path, namespace, id));
-    const socket = join(this.opts.state, 's', hash);
-    const joined = await this.reserveGroupShim(namespace, id, socket);
-    if (joined) return joined;
-    const lock = join(this.opts.state, 'shims', `${hash}.lock`);
-    mkdirSync(dirname(lock), { recursive: true, mode: 0o700 });
-    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
-    const served = await withLock(lock, START_TIMEOUT_MS, async () => {
-      if (await this.reserveGroupShim(namespace, id, socket)) return true;
-      const serveArgs = ['-namespace', namespace, '-id', id, '-address', this.opts.grpcAddress, '-publish-binary', packagePath('bin', 'berthd'), '-socket', socket, 'serve'];
-      return spare.take(serveArgs);
-    });
-    spare.warm();
-    return served ? this.reserveGroupShim(namespace, id, socket) : undefined;
-  }
-
-  /**
    * containerd's shims serve one task and exit on Shutdown, so they get it, as containerd does.
    * A berth-shim serves a group and exits by itself a moment after its last task, which lets a
    * group's next task (a `ctr run --rm` loop, a pod's next container) join it instead.
    */
   async released(namespace: string, id: string, shim: TaskShim): Promise<void> {
-    if (this.spare) return;
+    if (this.isBerthShim) return;
     await shim.call('Shutdown', { id }, { namespace, timeoutMs: 5_000 }).catch(() => undefined);
   }
 
@@ -191,7 +163,6 @@ export class ShimManager implements ShimLauncher {
   }
 
   async closeAll(): Promise<void> {
-    this.spare?.stop();
     const all = [...this.connections.values()];
     this.connections.clear();
     for (const c of all) (await c.catch(() => undefined))?.close();

@@ -70,9 +70,10 @@ export class Bundle {
   /** The init's exit as the shim recorded it, if it did. */
   async initExit(): Promise<ExitRecord | undefined> {
     try {
-      const raw = JSON.parse(await readFile(join(this.path, INIT_EXIT_FILE), 'utf8')) as Partial<ExitRecord & { exited_at: string }>;
+      // berth-shim writes {pid, status, signal, exitedAt: ISO-8601 string}.
+      const raw = JSON.parse(await readFile(join(this.path, INIT_EXIT_FILE), 'utf8')) as { status?: unknown; exitedAt?: unknown };
       if (typeof raw.status !== 'number') return undefined;
-      const exitedAt = typeof raw.exitedAt === 'number' ? raw.exitedAt : Date.parse(String(raw.exited_at ?? '')) || Date.now();
+      const exitedAt = Date.parse(String(raw.exitedAt ?? '')) || Date.now();
       return { status: raw.status, exitedAt };
     } catch {
       return undefined;

@@ -7,7 +7,7 @@ import { fromTimestamp, toTimestamp, type Timestamp } from '../time.js';
 import { validateIdentifier } from '../validate.js';
 import { Bundle, listBundles } from './bundle.js';
 import type { ExitRecord, TaskShim } from './shim.js';
-import { DEDICATED_ANNOTATION } from '../../shim/group.js';
+import { DEDICATED_ANNOTATION } from '../runtime/shim-group.js';
 
 export type ProcessStatus = 'UNKNOWN' | 'CREATED' | 'RUNNING' | 'STOPPED' | 'PAUSED' | 'PAUSING';
 

@@ -66,11 +66,11 @@ describe.each(SHIMS)('tasks across a berthd kill -9 with %s', (_name, shimBinary
     for (const id of ids.slice(2)) expect((await c(['task', 'delete', id])).code).toBe(0);
     for (const id of ids) expect((await c(['containers', 'rm', id])).code).toBe(0);
     expect(await mountsUnder(join(daemon().state, 'tasks'))).toEqual([]);
-    // Only berthd and its unused spare shim may remain: every serving shim exits with its last task.
+    // Only berthd may remain: every shim exits with its last task.
     const serving = async (): Promise<number[]> => {
       const pids = (await processesUnder(daemon().state)).filter((pid) => pid !== daemon().proc.pid);
       const cmdlines = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
-      return pids.filter((_, i) => !(cmdlines[i] ?? '').endsWith('spare\0') && cmdlines[i] !== '');
+      return pids.filter((_, i) => cmdlines[i] !== '');
     };
     await eventually(async () => (await serving()).length === 0, 15_000);
   });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { chmod, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,35 +179,48 @@ describe.each(SHIMS)('ctr run against berthd with %s', (_name, shimBinary) => {
   });
 });
 
-/** berth-shim only: containerd's shim has no spare mode. */
-describe('the warm spare shim', () => {
+/** berth-shim's groups: one shim per namespace outside CRI, a session of its own, gone after its last task. */
+describe('group shims', () => {
   const daemon = useBerthd();
   const image = (): string => fixtureImage('busybox').ref;
+  const parentOf = async (pid: number): Promise<{ ppid: number; sid: number }> => {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+    return { ppid: Number(fields[1]), sid: Number(fields[3]) };
+  };
 
-  it('serves a new namespace from the warm spare shim', async () => {
-    // berthd's children started as spares (a spare keeps its command line once it serves).
-    const spares = async (): Promise<number[]> => {
-      const children = (await readFile(`/proc/${daemon().proc.pid}/task/${daemon().proc.pid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
-      const cmdlines = await Promise.all(children.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
-      return children.filter((_, i) => (cmdlines[i] ?? '').endsWith('spare\0'));
-    };
-    const before = await spares();
-    expect(before.length).toBeGreaterThan(0);
-    const other = uniqueName('spare');
-    const id = uniqueName('first');
+  it('gives a new namespace its own shim, outside berthd, which exits after its last task', async () => {
+    const other = uniqueName('group');
+    const ids = [uniqueName('first'), uniqueName('second')];
     expect((await ctr(daemon().address, ['images', 'pull', '--plain-http', image()], { namespace: other })).code).toBe(0);
-    expect((await ctr(daemon().address, ['run', '-d', image(), id, 'sleep', '300'], { namespace: other })).code).toBe(0);
+    for (const id of ids) expect((await ctr(daemon().address, ['run', '-d', image(), id, 'sleep', '300'], { namespace: other })).code).toBe(0);
+    let shim = 0;
     try {
-      const pid = Number(/\s(\d+)\s+RUNNING/.exec((await ctr(daemon().address, ['task', 'ls'], { namespace: other })).stdout)?.[1]);
-      const ppid = Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[1]);
-      expect(before).toContain(ppid); // started before the task was asked for
-      expect((await spares()).filter((p) => !before.includes(p))).toHaveLength(1); // a new spare replaces the one taken
+      const listed = (await ctr(daemon().address, ['task', 'ls'], { namespace: other })).stdout;
+      const pids = ids.map((id) => Number(new RegExp(`^${id}\\s+(\\d+)\\s+RUNNING`, 'm').exec(listed)?.[1]));
+      const parents = await Promise.all(pids.map(parentOf));
+      shim = parents[0]!.ppid;
+      expect(parents[1]!.ppid).toBe(shim); // one shim for the namespace's tasks
+      expect((await readFile(`/proc/${shim}/cmdline`, 'utf8')).split('\0')[0]).toMatch(/berth-shim$/);
+      const own = await parentOf(shim);
+      expect(own.sid).toBe(shim); // its own session: a signal to berthd's group never reaches it
+      expect(own.ppid).not.toBe(daemon().proc.pid);
     } finally {
-      await ctr(daemon().address, ['task', 'kill', '-s', 'SIGKILL', id], { namespace: other });
+      for (const id of ids) {
+        await ctr(daemon().address, ['task', 'kill', '-s', 'SIGKILL', id], { namespace: other });
+      }
       await new Promise((r) => setTimeout(r, 300));
-      await ctr(daemon().address, ['task', 'delete', id], { namespace: other });
-      await ctr(daemon().address, ['containers', 'rm', id], { namespace: other });
+      for (const id of ids) {
+        await ctr(daemon().address, ['task', 'delete', id], { namespace: other });
+        await ctr(daemon().address, ['containers', 'rm', id], { namespace: other });
+      }
       expect(await removeNamespaceCgroups(other)).toEqual([]);
+    }
+    // Gone, or a zombie of whichever subreaper adopted it: either way it has exited.
+    const alive = async (): Promise<boolean> => (await readFile(`/proc/${shim}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.[0] !== 'Z' && existsSync(`/proc/${shim}`);
+    const deadline = Date.now() + 20_000;
+    while (await alive()) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 200));
     }
   });
 });

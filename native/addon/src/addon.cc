@@ -1,7 +1,6 @@
 #include <napi.h>
 
 #include "modules.h"
-#include "process.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::RegisterMknod(env, exports);
@@ -10,7 +9,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::RegisterFsmount(env, exports);
   berth::RegisterResolve(env, exports);
   berth::RegisterInodeFlags(env, exports);
-  berth::RegisterProcess(env, exports);
   return exports;
 }
 

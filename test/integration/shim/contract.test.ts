@@ -1,26 +1,35 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseArgs } from '../../../shim/args.js';
-import { groupHash, groupKey } from '../../../shim/group.js';
-import { Lifecycle } from '../../../shim/lifecycle.js';
-import { Code } from '../../../services/ttrpc/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { groupHash, groupKey } from '../../../services/runtime/shim-group.js';
+import { SHIM_BIN } from './harness.js';
+
+/** Runs berth-shim with arguments that fail before it touches a task: nothing to clean up. */
+function shim(args: string[]): { code: number | null; stderr: string } {
+  const res = spawnSync(SHIM_BIN, args, { encoding: 'utf8', input: '', env: { ...process.env, BERTH_STATE_DIR: '/nonexistent/berth-contract' } });
+  return { code: res.status, stderr: res.stderr };
+}
 
 describe('shim command line', () => {
-  it('accepts containerd\'s Go-style flags in any spelling', () => {
-    const args = parseArgs(['-namespace', 'k8s.io', '--address=/run/x.sock', '-publish-binary', '/bin/c', '-id', 't1', '-debug', 'start']);
-    expect(args).toMatchObject({ namespace: 'k8s.io', address: '/run/x.sock', publishBinary: '/bin/c', id: 't1', debug: true, action: 'start' });
-    expect(parseArgs(['-namespace', 'n', '-id', 'x', '-bundle', '/b', 'delete'])).toMatchObject({ bundle: '/b', action: 'delete', debug: false });
+  it('refuses unknown flags, a flag without its value and an unknown action, with Go flag wording', () => {
+    expect(shim(['-bogus', 'x', 'start'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/flag provided but not defined: -bogus/) });
+    expect(shim(['-namespace', 'n', 'start', '-id'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/flag needs an argument: -id/) });
+    expect(shim(['-namespace', 'n', '-id', 'x', 'spare'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/unknown action "spare"/) });
   });
 
-  it('refuses unknown flags and a flag without its value', () => {
-    expect(() => parseArgs(['-bogus', 'x', 'start'])).toThrow(/not defined: -bogus/);
-    expect(() => parseArgs(['start', '-id'])).toThrow(/needs an argument/);
+  it('accepts containerd\'s Go-style spellings and still checks what each action needs', () => {
+    // `--address=`, `-debug` and `-publish-binary` parse; start then wants -namespace and -id.
+    expect(shim(['--address=/run/x.sock', '-publish-binary', '/bin/c', '-debug', 'start'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/start needs -namespace and -id/),
+    });
+    expect(shim(['-namespace', 'n', 'delete'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/delete needs -namespace and -id/) });
   });
 });
 
-describe('shim groups', () => {
+describe('shim groups (berthd\'s side of the rule)', () => {
   const dirs: string[] = [];
   afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -32,12 +41,12 @@ describe('shim groups', () => {
   }
 
   it('groups by pod, else by namespace, unless the task asks for its own shim', () => {
-    expect(groupKey(bundle(), 'ns', 't1')).toBe('namespace');
-    expect(groupKey(bundle({ 'io.kubernetes.cri.sandbox-id': 'p1' }), 'ns', 't1')).toBe('pod:p1');
+    expect(groupKey(bundle(), 't1')).toBe('namespace');
+    expect(groupKey(bundle({ 'io.kubernetes.cri.sandbox-id': 'p1' }), 't1')).toBe('pod:p1');
     const dedicated = { 'io.kubernetes.cri.sandbox-id': 'p1', 'io.berth.shim.dedicated': 'true' };
-    expect(groupKey(bundle(dedicated), 'ns', 't1')).toBe('task:t1');
+    expect(groupKey(bundle(dedicated), 't1')).toBe('task:t1');
     // An unreadable bundle still gets a shim; Create reports the real problem.
-    expect(groupKey('/nonexistent', 'ns', 't1')).toBe('namespace');
+    expect(groupKey('/nonexistent', 't1')).toBe('namespace');
   });
 
   it('names sockets per daemon, namespace and group', () => {
@@ -46,53 +55,5 @@ describe('shim groups', () => {
     expect(groupHash('/other.sock', 'ns', 'namespace')).not.toBe(base);
     expect(groupHash('/run/berth/berth.sock', 'ns2', 'namespace')).not.toBe(base);
     expect(groupHash('/run/berth/berth.sock', 'ns', 'pod:namespace')).not.toBe(base);
-  });
-});
-
-describe('shim lifecycle', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
-  function setup(tasks: { count: number }) {
-    vi.useFakeTimers();
-    const exit = vi.fn();
-    return { exit, lifecycle: new Lifecycle(() => tasks.count, exit, 2_000) };
-  }
-
-  it('exits after the grace period once the last task is gone, and then refuses reservations', () => {
-    const tasks = { count: 1 };
-    const { exit, lifecycle } = setup(tasks);
-    tasks.count = 0;
-    lifecycle.taskRemoved();
-    vi.advanceTimersByTime(1_999);
-    expect(exit).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(1);
-    expect(exit).toHaveBeenCalledOnce();
-    expect(() => lifecycle.reserve('next')).toThrow(expect.objectContaining({ grpcCode: Code.UNAVAILABLE }));
-    expect(() => lifecycle.taskCreated('next')).toThrow(expect.objectContaining({ grpcCode: Code.UNAVAILABLE }));
-  });
-
-  it('a reservation during the grace period keeps the shim until it expires unused', () => {
-    const tasks = { count: 0 };
-    const { exit, lifecycle } = setup(tasks);
-    lifecycle.taskRemoved();
-    vi.advanceTimersByTime(1_000);
-    lifecycle.reserve('t2');
-    vi.advanceTimersByTime(29_000);
-    expect(exit).not.toHaveBeenCalled();
-    // Unused reservations expire (30 s), then the usual grace applies.
-    vi.advanceTimersByTime(1_000 + 2_000);
-    expect(exit).toHaveBeenCalledOnce();
-  });
-
-  it('Shutdown exits at once only when idle', () => {
-    const tasks = { count: 1 };
-    const { exit, lifecycle } = setup(tasks);
-    lifecycle.shutdown();
-    expect(exit).not.toHaveBeenCalled();
-    tasks.count = 0;
-    lifecycle.shutdown();
-    expect(exit).toHaveBeenCalledOnce();
   });
 });

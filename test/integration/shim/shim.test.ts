@@ -5,12 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killProcessesUnder, processesUnder, waitPidGone } from '../../helpers/cleanup.js';
 import { decodeMessage, messageType } from '../../../services/server/protos.js';
 import { Code, type TtrpcError } from '../../../services/ttrpc/index.js';
+import { groupHash, groupKey } from '../../../services/runtime/shim-group.js';
 import {
   CGROUP_PARENT,
   deleteViaBinary,
   EventSink,
   Fifos,
   makeBundle,
+  NAMESPACE,
   removeTestCgroups,
   startShim,
   TaskClient,
@@ -256,6 +258,10 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     expect(b.address).toBe(a.address);
     expect(own.address).not.toBe(a.address);
     expect(pod.address).not.toBe(a.address);
+    // berthd joins a running group shim by computing its socket itself: both must agree.
+    const berthdSocket = (t: typeof a, id: string): string =>
+      `unix://${join(dir, 's', groupHash(join(dir, 'berthd.sock'), NAMESPACE, groupKey(t.bundle, id)))}`;
+    expect([berthdSocket(a, 'ga'), berthdSocket(own, 'gd'), berthdSocket(pod, 'gp')]).toEqual([a.address, own.address, pod.address]);
     const shimPid = async (t: typeof a) => Number((await t.client.call('Connect', { id: '' })).shim_pid);
     const [pa, pb, pd] = [await shimPid(a), await shimPid(b), await shimPid(own)];
     expect(pb).toBe(pa);
