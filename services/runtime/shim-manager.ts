@@ -52,6 +52,9 @@ function runShim(binary: string, args: string[], cwd: string, env: NodeJS.Proces
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // `delete` never reads its stdin, and a C shim can exit before the write lands: EPIPE there
+    // says nothing about the command, whose exit status does.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(stdin);
   });
 }
