@@ -739,8 +739,9 @@ static int h_exec(const uint8_t *data, size_t len, pb_buf *resp)
 
 /* ---- Delete, Wait, State ---- */
 
-/* (L) Waits until `p` has exited (true) or was removed, at most `timeout_ms` (-1: no limit). */
-static bool wait_exit(struct proc *p, int timeout_ms)
+/* (L) Waits until `p` has exited (true) or was removed, at most `timeout_ms` (-1: no limit), or
+ * until *cancelled (NULL: never). */
+static bool wait_exit(struct proc *p, int timeout_ms, const bool *cancelled)
 {
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -750,7 +751,7 @@ static bool wait_exit(struct proc *p, int timeout_ms)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000;
 	}
-	while (!p->exited && !p->removed) {
+	while (!p->exited && !p->removed && !(cancelled && *cancelled)) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&proc_changed, &proc_lock);
 		else if (pthread_cond_timedwait(&proc_changed, &proc_lock, &deadline) == ETIMEDOUT)
@@ -774,7 +775,7 @@ static int delete_init(struct task *t, pb_buf *resp)
 	pthread_mutex_lock(&proc_lock);
 	/* delete --force killed the waiting init; its status (SIGKILL) is what Delete reports. */
 	if (never_started)
-		wait_exit(init, KILLED_INIT_WAIT_MS);
+		wait_exit(init, KILLED_INIT_WAIT_MS, NULL);
 	proc_close_io(init, false);
 	for (struct proc *e = t->execs; e; e = e->next)
 		proc_close_io(e, false);
@@ -820,16 +821,43 @@ static int h_delete(const uint8_t *data, size_t len, pb_buf *resp)
 	return RPC_OK;
 }
 
-static int h_wait(const uint8_t *data, size_t len, pb_buf *resp)
+/* A Wait may last as long as its process, so it also ends when its call is cancelled (ttrpc.h):
+ * a caller that went away (berthd restarting, a killed ctr) must not leave a thread behind. */
+struct wait_cancel {
+	struct ttrpc_call *call;
+	bool cancelled; /* (L) */
+};
+
+/* The call's cancel hook. */
+static void wake_waiter(void *data)
+{
+	struct wait_cancel *w = data;
+	pthread_mutex_lock(&proc_lock);
+	w->cancelled = true;
+	pthread_cond_broadcast(&proc_changed);
+	pthread_mutex_unlock(&proc_lock);
+}
+
+/* Ends the hook, so `w` may go. It waits for a hook running elsewhere, which takes proc_lock:
+ * never called with proc_lock held. */
+static void wait_cancel_end(struct wait_cancel *w)
+{
+	ttrpc_call_on_cancel(w->call, NULL, NULL);
+}
+
+static int h_wait(struct ttrpc_call *call, const uint8_t *data, size_t len, pb_buf *resp)
 {
 	cleanup_req struct req rq = {0};
 	if (decode_req(data, len, &rq) < 0)
 		return RPC_UNKNOWN;
+	__attribute__((cleanup(wait_cancel_end))) struct wait_cancel wc = { .call = call };
+	ttrpc_call_on_cancel(call, wake_waiter, &wc);
 	cleanup_hold struct hold h = {0};
 	pthread_mutex_lock(&proc_lock);
 	int code = take(&h, rq.id, rq.exec_id);
-	if (code == RPC_OK && !wait_exit(h.p, -1))
-		code = status(RPC_NOT_FOUND, "process %s: not found", proc_id(h.p));
+	if (code == RPC_OK && !wait_exit(h.p, -1, &wc.cancelled))
+		code = wc.cancelled ? status(RPC_CANCELLED, "context canceled")
+				    : status(RPC_NOT_FOUND, "process %s: not found", proc_id(h.p));
 	if (code == RPC_OK)
 		put_exit(resp, h.p, 1, 2);
 	pthread_mutex_unlock(&proc_lock);
@@ -1099,19 +1127,34 @@ static int h_checkpoint(const uint8_t *data, size_t len, pb_buf *resp)
 
 typedef int (*handler)(const uint8_t *data, size_t len, pb_buf *resp);
 
+/* Ends `call` with `resp` when `code` is RPC_OK, else with `code` and g_err. */
+static void answer(struct ttrpc_call *call, int code, const pb_buf *resp)
+{
+	if (code == RPC_OK && resp->oom)
+		code = status(RPC_INTERNAL, "out of memory encoding the response");
+	if (code == RPC_OK)
+		ttrpc_reply(call, resp);
+	else
+		ttrpc_fail(call, code, "%s", g_err);
+}
+
 static void serve(struct ttrpc_call *call, handler h)
 {
 	size_t len;
 	const uint8_t *data = ttrpc_call_payload(call, &len);
 	cleanup_pb pb_buf resp = {0};
 	g_err[0] = 0;
-	int code = h(data, len, &resp);
-	if (code == RPC_OK && resp.oom)
-		code = status(RPC_INTERNAL, "out of memory encoding the response");
-	if (code == RPC_OK)
-		ttrpc_reply(call, &resp);
-	else
-		ttrpc_fail(call, code, "%s", g_err);
+	answer(call, h(data, len, &resp), &resp);
+}
+
+/* Wait is the one handler that needs its call: to end when that is cancelled. */
+static void call_h_wait(struct ttrpc_call *call)
+{
+	size_t len;
+	const uint8_t *data = ttrpc_call_payload(call, &len);
+	cleanup_pb pb_buf resp = {0};
+	g_err[0] = 0;
+	answer(call, h_wait(call, data, len, &resp), &resp);
 }
 
 #define METHOD(fn)                                        \
@@ -1132,7 +1175,6 @@ METHOD(h_exec)
 METHOD(h_resize_pty)
 METHOD(h_close_io)
 METHOD(h_update)
-METHOD(h_wait)
 METHOD(h_stats)
 METHOD(h_connect)
 METHOD(h_shutdown)

@@ -109,8 +109,15 @@ struct ttrpc_call {
 	size_t n_md;
 	ttrpc_handler fn;
 	int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: none */
-	bool answered;        /* under srv.dl_lock, for calls with a deadline */
-	struct ttrpc_call *dl_next;
+	/* The rest under srv.call_lock. */
+	int refs;           /* the handler's, and the deadline thread's while it answers and cancels */
+	bool answered;      /* the first answer is claimed: later ones are dropped */
+	bool cancelled;
+	void (*on_cancel)(void *); /* the hook, until it runs */
+	void *on_cancel_data;
+	bool hook_running;  /* with the lock down: end_hook waits for it */
+	struct ttrpc_call *next;    /* srv.calls */
+	struct ttrpc_call *dl_next; /* srv.deadlines */
 };
 
 static struct {
@@ -125,14 +132,17 @@ static struct {
 	int listen_fd, stop_pipe[2];
 	pthread_t acceptor;
 	bool accepting; /* the acceptor thread runs */
-	/* Calls with a deadline, earliest first, which the deadline thread answers with
-	 * DEADLINE_EXCEEDED if their handler has not by then, as berthd's server does. */
-	pthread_mutex_t dl_lock;
-	pthread_cond_t dl_cond;
-	struct ttrpc_call *deadlines;
+	/* Calls handed to a handler and not yet freed (newest first), to cancel those of a connection
+	 * that closes; and those with a deadline (earliest first), which the deadline thread answers
+	 * with DEADLINE_EXCEEDED, as berthd's server does, and cancels if their handler has not
+	 * answered by then. */
+	pthread_mutex_t call_lock;
+	pthread_cond_t dl_cond;   /* wakes the deadline thread */
+	pthread_cond_t call_done; /* a hook returned */
+	struct ttrpc_call *calls, *deadlines;
 } srv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.dl_lock = PTHREAD_MUTEX_INITIALIZER,
+	.call_lock = PTHREAD_MUTEX_INITIALIZER,
 	.listen_fd = -1,
 	.stop_pipe = { -1, -1 },
 };
@@ -224,12 +234,57 @@ const char *ttrpc_call_metadata(const struct ttrpc_call *call, const char *key)
 	return NULL;
 }
 
-/* True for the first answer only: a call's handler and its deadline race to answer it. */
+/* Calls in flight: each is cancelled once, when its connection closes or its deadline passes,
+ * which runs the hook its handler registered. (C) marks functions called with srv.call_lock held. */
+
+/* Runs the hook of a cancelled call once. The lock is down meanwhile, so the hook may take locks
+ * of its own; `hook_running` makes whoever ends the registration wait for it. (C) */
+static void run_hook(struct ttrpc_call *call)
+{
+	void (*fn)(void *) = call->on_cancel;
+	void *data = call->on_cancel_data;
+	if (!fn)
+		return;
+	call->on_cancel = NULL;
+	call->hook_running = true;
+	pthread_mutex_unlock(&srv.call_lock);
+	fn(data);
+	pthread_mutex_lock(&srv.call_lock);
+	call->hook_running = false;
+	pthread_cond_broadcast(&srv.call_done);
+}
+
+/* The call cannot be freed meanwhile: its handler waits in end_hook first. (C) */
+static void cancel(struct ttrpc_call *call)
+{
+	if (call->cancelled)
+		return;
+	call->cancelled = true;
+	run_hook(call);
+}
+
+/* Once this returns the call's hook is not running and never will. (C) */
+static void end_hook(struct ttrpc_call *call)
+{
+	while (call->hook_running)
+		pthread_cond_wait(&srv.call_done, &srv.call_lock);
+	call->on_cancel = NULL;
+}
+
+void ttrpc_call_on_cancel(struct ttrpc_call *call, void (*fn)(void *data), void *data)
+{
+	pthread_mutex_lock(&srv.call_lock);
+	end_hook(call);
+	call->on_cancel = fn;
+	call->on_cancel_data = data;
+	if (call->cancelled)
+		run_hook(call);
+	pthread_mutex_unlock(&srv.call_lock);
+}
+
+/* True for the first answer only: a call's handler and its deadline race to answer it. (C) */
 static bool claim(struct ttrpc_call *call)
 {
-	if (!call->deadline_ms)
-		return true;
-	pthread_mutex_lock(&srv.dl_lock);
 	bool first = !call->answered;
 	call->answered = true;
 	for (struct ttrpc_call **pp = &srv.deadlines; *pp; pp = &(*pp)->dl_next) {
@@ -238,15 +293,36 @@ static bool claim(struct ttrpc_call *call)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&srv.dl_lock);
 	return first;
+}
+
+/* Drops a reference; the last one takes the call out of srv.calls and frees it. */
+static void release(struct ttrpc_call *call)
+{
+	pthread_mutex_lock(&srv.call_lock);
+	bool last = --call->refs == 0;
+	if (last) {
+		for (struct ttrpc_call **pp = &srv.calls; *pp; pp = &(*pp)->next) {
+			if (*pp == call) {
+				*pp = call->next;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&srv.call_lock);
+	if (last)
+		call_free(call);
 }
 
 static void finish(struct ttrpc_call *call, int code, const char *message, const pb_buf *payload)
 {
-	if (claim(call))
+	pthread_mutex_lock(&srv.call_lock);
+	end_hook(call);
+	bool first = claim(call);
+	pthread_mutex_unlock(&srv.call_lock);
+	if (first)
 		respond(call->conn, call->stream, code, message, payload);
-	call_free(call);
+	release(call);
 }
 
 void ttrpc_reply(struct ttrpc_call *call, const pb_buf *payload)
@@ -266,40 +342,47 @@ void ttrpc_fail(struct ttrpc_call *call, enum rpc_code code, const char *fmt, ..
 	free(message);
 }
 
+/* Answers, then cancels, an expired call; its own reference keeps the call alive meanwhile, as
+ * its handler may answer and end it once the lock is down. (C) */
+static void expire(struct ttrpc_call *call)
+{
+	srv.deadlines = call->dl_next;
+	call->answered = true;
+	call->refs++;
+	pthread_mutex_unlock(&srv.call_lock);
+	respond(call->conn, call->stream, RPC_DEADLINE_EXCEEDED, "context deadline exceeded", NULL);
+	pthread_mutex_lock(&srv.call_lock);
+	cancel(call);
+	pthread_mutex_unlock(&srv.call_lock);
+	release(call);
+	pthread_mutex_lock(&srv.call_lock);
+}
+
 static void *deadline_loop(void *arg)
 {
 	(void)arg;
-	pthread_mutex_lock(&srv.dl_lock);
+	pthread_mutex_lock(&srv.call_lock);
 	for (;;) {
 		struct ttrpc_call *call = srv.deadlines;
 		if (!call) {
-			pthread_cond_wait(&srv.dl_cond, &srv.dl_lock);
+			pthread_cond_wait(&srv.dl_cond, &srv.call_lock);
 			continue;
 		}
 		if (call->deadline_ms > mono_ms()) {
 			struct timespec until = { call->deadline_ms / 1000, call->deadline_ms % 1000 * 1000000 };
-			pthread_cond_timedwait(&srv.dl_cond, &srv.dl_lock, &until);
+			pthread_cond_timedwait(&srv.dl_cond, &srv.call_lock, &until);
 			continue;
 		}
-		/* Once unlocked, the handler may answer and free the call: keep what the reply needs. */
-		srv.deadlines = call->dl_next;
-		call->answered = true;
-		struct conn *c = call->conn;
-		uint32_t stream = call->stream;
-		conn_ref(c);
-		pthread_mutex_unlock(&srv.dl_lock);
-		respond(c, stream, RPC_DEADLINE_EXCEEDED, "context deadline exceeded", NULL);
-		conn_unref(c);
-		pthread_mutex_lock(&srv.dl_lock);
+		expire(call);
 	}
 	return NULL;
 }
 
+/* (C) */
 static void deadline_add(struct ttrpc_call *call, int64_t timeout_ns)
 {
 	/* Rounded up as berthd does, so a deadline never fires before the caller's. */
 	call->deadline_ms = mono_ms() + (timeout_ns + 999999) / 1000000;
-	pthread_mutex_lock(&srv.dl_lock);
 	struct ttrpc_call **pp = &srv.deadlines;
 	while (*pp && (*pp)->deadline_ms <= call->deadline_ms)
 		pp = &(*pp)->dl_next;
@@ -307,7 +390,38 @@ static void deadline_add(struct ttrpc_call *call, int64_t timeout_ns)
 	*pp = call;
 	if (srv.deadlines == call)
 		pthread_cond_signal(&srv.dl_cond);
-	pthread_mutex_unlock(&srv.dl_lock);
+}
+
+/* Puts a call about to be handed to its handler in flight. */
+static void track(struct ttrpc_call *call, int64_t timeout_ns)
+{
+	call->refs = 1;
+	pthread_mutex_lock(&srv.call_lock);
+	call->next = srv.calls;
+	srv.calls = call;
+	if (timeout_ns > 0)
+		deadline_add(call, timeout_ns);
+	pthread_mutex_unlock(&srv.call_lock);
+}
+
+/* A call of `c` not cancelled yet, or NULL. (C) */
+static struct ttrpc_call *uncancelled_call_of(const struct conn *c)
+{
+	for (struct ttrpc_call *call = srv.calls; call; call = call->next)
+		if (call->conn == c && !call->cancelled)
+			return call;
+	return NULL;
+}
+
+/* Nobody is left to read the answers of a closed connection's calls. */
+static void cancel_calls_of(const struct conn *c)
+{
+	pthread_mutex_lock(&srv.call_lock);
+	struct ttrpc_call *call;
+	/* From the head each time: the list may change while a hook runs with the lock down. */
+	while ((call = uncancelled_call_of(c)))
+		cancel(call);
+	pthread_mutex_unlock(&srv.call_lock);
 }
 
 static void *run_call(void *arg)
@@ -427,8 +541,7 @@ static void dispatch(struct conn *c, uint32_t stream, uint8_t *frame, size_t len
 	conn_ref(c);
 	call->conn = c;
 	call->fn = m->fn;
-	if (timeout_ns > 0)
-		deadline_add(call, timeout_ns);
+	track(call, timeout_ns);
 	if (spawn(run_call, call, NULL) < 0)
 		ttrpc_fail(call, RPC_RESOURCE_EXHAUSTED, "%s", g_err);
 }
@@ -511,6 +624,7 @@ static void *conn_loop(void *arg)
 		dispatch(c, hd.stream, frame, hd.len);
 	}
 	conn_detach(c);
+	cancel_calls_of(c);
 	conn_unref(c);
 	return NULL;
 }
@@ -559,6 +673,7 @@ static int start_threads(void)
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv.dl_cond, &attr);
+	pthread_cond_init(&srv.call_done, &attr);
 	pthread_condattr_destroy(&attr);
 	int ret = spawn(deadline_loop, NULL, NULL);
 	if (ret < 0)

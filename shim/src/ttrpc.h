@@ -5,7 +5,8 @@
  *
  * Server threading: one thread accepts, one thread per connection reads frames, and each request
  * runs its handler on a thread of its own, so a slow runtime call or a Wait that lasts for hours
- * never holds up another request. Replies go out under the connection's write lock. */
+ * never holds up another request. Replies go out under the connection's write lock. A call whose
+ * caller is gone is cancelled (below), so that a handler blocked for it can end. */
 #pragma once
 #include <stdint.h>
 #include "pb.h"
@@ -32,6 +33,22 @@ const char *ttrpc_call_metadata(const struct ttrpc_call *call, const char *key);
  * connection that has closed is dropped. `payload` may be NULL (an empty message). */
 void ttrpc_reply(struct ttrpc_call *call, const pb_buf *payload);
 void ttrpc_fail(struct ttrpc_call *call, enum rpc_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Cancellation. A call is cancelled when its connection closes (the peer went away, or
+ * ttrpc_close_all closed it) or when its timeout_nano passes (the caller has DEADLINE_EXCEEDED by
+ * then). Nobody can read its answer any more, but its handler runs on until it answers (the answer
+ * is dropped): a handler that may block for long registers a hook that makes it stop.
+ *
+ * ttrpc_call_on_cancel sets the call's hook, replacing the one before (fn NULL: none).
+ * - fn(data) runs at most once: when the call is cancelled, on the thread that cancels it (the
+ *   connection's reader or the deadline thread), or before this returns, on the calling thread,
+ *   if the call is cancelled already. No ttrpc lock is held while it runs; it must not block
+ *   (it is there to wake the handler) and must not call ttrpc_* on this call.
+ * - Once ttrpc_call_on_cancel returns, the hook it replaced is not running and never will; so is
+ *   the call's hook once ttrpc_reply or ttrpc_fail returns. Then its `data` may go. Each waits for
+ *   a hook running on another thread to return first: call none of them holding a lock fn takes.
+ * Only the handler's thread may call it, before its answer. */
+void ttrpc_call_on_cancel(struct ttrpc_call *call, void (*fn)(void *data), void *data);
 
 /* Runs on its own thread; must end the call with ttrpc_reply or ttrpc_fail. */
 typedef void (*ttrpc_handler)(struct ttrpc_call *call);

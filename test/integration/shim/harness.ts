@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { decodeMessage, encodeMessage, messageType, type Message } from '../../../services/server/protos.js';
 import { TtrpcClient, TtrpcServer, type CallContext } from '../../../services/ttrpc/index.js';
 
-export const SHIM_BIN = fileURLToPath(new URL('../../../bin/berth-shim', import.meta.url));
+/** The shim under test; BERTH_SHIM_TEST_BIN runs the suite against another build (a sanitizer one). */
+export const SHIM_BIN = process.env.BERTH_SHIM_TEST_BIN ?? fileURLToPath(new URL('../../../bin/berth-shim', import.meta.url));
 export const TASK = 'containerd.task.v2.Task';
 export const NAMESPACE = 'shimtest';
 /** cgroups of test containers live under this parent, then one per test state dir. */

@@ -1,5 +1,6 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killProcessesUnder, processesUnder, waitPidGone } from '../../helpers/cleanup.js';
@@ -26,6 +27,23 @@ const RUNTIMES = (process.env.BERTH_SHIM_TEST_RUNTIMES ?? `${RUNC},${fileURLToPa
 
 function processSpec(args: string[], terminal = false): Buffer {
   return Buffer.from(JSON.stringify({ args, cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 }, terminal }));
+}
+
+/** The thread count of process `pid`. */
+function threads(pid: number): number {
+  const m = /^Threads:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no thread count for ${pid}`);
+  return Number(m[1]);
+}
+
+/** Polls until `pid` has `want` threads, for at most `timeoutMs`; returns the last count seen. */
+async function threadsBecome(pid: number, want: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = threads(pid);
+    if (n === want || Date.now() > deadline) return n;
+    await sleep(20);
+  }
 }
 
 async function rejection(p: Promise<unknown>): Promise<TtrpcError> {
@@ -348,6 +366,34 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     const res = deleteViaBinary(env, t.bundle, 'orphan');
     expect(res).toMatchObject({ pid: t.pid, exit_status: 7 });
     expect(existsSync(join(dir, 'runtime', 'shimtest', 'orphan'))).toBe(false);
+  });
+
+  it('ends a Wait whose caller is gone (connection closed, deadline passed) and keeps the task', async () => {
+    const t = await createTask('waitgone', ['sleep', '1000'], { 'io.berth.shim.dedicated': 'true' });
+    await t.client.call('Start', { id: 'waitgone' });
+    const shim = Number((await t.client.call('Connect', { id: '' })).shim_pid);
+    // A request's thread ends just after its reply: give those of the calls above time to go.
+    await sleep(200);
+    const idle = threads(shim);
+
+    const gone = await TaskClient.connect(t.address);
+    const abandoned = rejection(gone.call('Wait', { id: 'waitgone' }));
+    // The connection's reader thread and the Wait's own.
+    expect(await threadsBecome(shim, idle + 2, 2000)).toBe(idle + 2);
+    gone.close();
+    await abandoned;
+    expect(await threadsBecome(shim, idle, 2000)).toBe(idle);
+
+    const late = await rejection(t.client.call('Wait', { id: 'waitgone' }, 300));
+    expect(late.grpcCode).toBe(Code.DEADLINE_EXCEEDED);
+    expect(await threadsBecome(shim, idle, 2000)).toBe(idle);
+
+    expect((await t.client.call('State', { id: 'waitgone' })).status).toBe('RUNNING');
+    const again = await connect(t.address);
+    const waited = again.call('Wait', { id: 'waitgone' });
+    await t.client.call('Kill', { id: 'waitgone', signal: SIGKILL });
+    expect((await waited).exit_status).toBe(128 + SIGKILL);
+    await t.client.call('Delete', { id: 'waitgone' });
   });
 
   it('leaves no process behind once every task is deleted', async () => {
