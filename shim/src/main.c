@@ -27,9 +27,8 @@
 #define EXIT_GRACE_MS 10000
 /* How long an exiting shim keeps trying to deliver its last events. */
 #define FINAL_FLUSH_MS 5000
-/* How long an exiting shim gives the call that decided it (Shutdown) to answer, then the replies
- * already queued to go out: the decision is taken on the caller's thread, just before its reply. */
-#define FINAL_REPLY_MS 200
+/* How long an exiting shim waits for the answers of calls in flight, that of the Shutdown which
+ * decided it among them, before it closes their connections. */
 #define FINAL_CLOSE_MS 1000
 /* What a task killed by `delete`'s cleanup reports: 128 + SIGKILL, as containerd's shim does. */
 #define KILLED_STATUS 137
@@ -222,7 +221,6 @@ static void on_idle_exit(void)
 	shim_log("no tasks left: exiting (%zu events to deliver)", events_pending());
 	/* The socket file goes first, before a new `start` could launch a shim on the same path. */
 	ttrpc_stop_listening();
-	usleep(FINAL_REPLY_MS * 1000);
 	ttrpc_close_all(FINAL_CLOSE_MS);
 	events_flush(FINAL_FLUSH_MS);
 	_exit(0);

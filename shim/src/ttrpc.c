@@ -47,10 +47,10 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct timespec realtime_after(int ms)
+static struct timespec monotonic_after(int ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (long)(ms % 1000) * 1000000;
 	if (ts.tv_nsec >= 1000000000) {
@@ -110,8 +110,10 @@ struct ttrpc_call {
 	ttrpc_handler fn;
 	int64_t deadline_ms; /* CLOCK_MONOTONIC; 0: none */
 	/* The rest under srv.call_lock. */
+	uint64_t seq;       /* dispatch order: ttrpc_close_all waits for the calls before it */
 	int refs;           /* the handler's, and the deadline thread's while it answers and cancels */
 	bool answered;      /* the first answer is claimed: later ones are dropped */
+	bool replied;       /* and written out (or dropped, the connection being closed) */
 	bool cancelled;
 	void (*on_cancel)(void *); /* the hook, until it runs */
 	void *on_cancel_data;
@@ -138,8 +140,9 @@ static struct {
 	 * answered by then. */
 	pthread_mutex_t call_lock;
 	pthread_cond_t dl_cond;   /* wakes the deadline thread */
-	pthread_cond_t call_done; /* a hook returned */
+	pthread_cond_t call_done; /* a hook returned, or a call was answered */
 	struct ttrpc_call *calls, *deadlines;
+	uint64_t next_seq;
 } srv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.call_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -296,10 +299,14 @@ static bool claim(struct ttrpc_call *call)
 	return first;
 }
 
-/* Drops a reference; the last one takes the call out of srv.calls and frees it. */
-static void release(struct ttrpc_call *call)
+/* Drops a reference, that of the thread which answered the call if `replied`; the last one takes
+ * the call out of srv.calls and frees it. */
+static void release(struct ttrpc_call *call, bool replied)
 {
 	pthread_mutex_lock(&srv.call_lock);
+	call->replied |= replied;
+	if (replied)
+		pthread_cond_broadcast(&srv.call_done);
 	bool last = --call->refs == 0;
 	if (last) {
 		for (struct ttrpc_call **pp = &srv.calls; *pp; pp = &(*pp)->next) {
@@ -322,7 +329,7 @@ static void finish(struct ttrpc_call *call, int code, const char *message, const
 	pthread_mutex_unlock(&srv.call_lock);
 	if (first)
 		respond(call->conn, call->stream, code, message, payload);
-	release(call);
+	release(call, first);
 }
 
 void ttrpc_reply(struct ttrpc_call *call, const pb_buf *payload)
@@ -354,7 +361,7 @@ static void expire(struct ttrpc_call *call)
 	pthread_mutex_lock(&srv.call_lock);
 	cancel(call);
 	pthread_mutex_unlock(&srv.call_lock);
-	release(call);
+	release(call, true);
 	pthread_mutex_lock(&srv.call_lock);
 }
 
@@ -397,6 +404,7 @@ static void track(struct ttrpc_call *call, int64_t timeout_ns)
 {
 	call->refs = 1;
 	pthread_mutex_lock(&srv.call_lock);
+	call->seq = srv.next_seq++;
 	call->next = srv.calls;
 	srv.calls = call;
 	if (timeout_ns > 0)
@@ -749,8 +757,30 @@ void ttrpc_stop_listening(void)
 	srv.listen_fd = srv.stop_pipe[0] = srv.stop_pipe[1] = -1;
 }
 
+/* Whether a call dispatched before `mark` has not replied yet. (C) */
+static bool unreplied_before(uint64_t mark)
+{
+	for (struct ttrpc_call *call = srv.calls; call; call = call->next)
+		if (call->seq < mark && !call->replied)
+			return true;
+	return false;
+}
+
+/* An answer goes out after its handler's work, and Shutdown's work is deciding that the shim
+ * exits: the answers of the calls dispatched so far are waited for, not guessed at. */
+static void await_replies(const struct timespec *until)
+{
+	pthread_mutex_lock(&srv.call_lock);
+	uint64_t mark = srv.next_seq;
+	while (unreplied_before(mark) && pthread_cond_timedwait(&srv.call_done, &srv.call_lock, until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&srv.call_lock);
+}
+
 void ttrpc_close_all(int timeout_ms)
 {
+	struct timespec until = monotonic_after(timeout_ms > 0 ? timeout_ms : 0);
+	await_replies(&until);
 	pthread_mutex_lock(&srv.lock);
 	size_t n = 0;
 	for (struct conn *c = srv.conns; c; c = c->next)
@@ -764,12 +794,12 @@ void ttrpc_close_all(int timeout_ms)
 	pthread_mutex_unlock(&srv.lock);
 	if (!all)
 		return;
-	/* Replies are written whole under the write lock: holding it means none is half out.
-	 * Past the deadline, shutdown also wakes a writer stuck on a peer that does not read. */
-	struct timespec until = realtime_after(timeout_ms > 0 ? timeout_ms : 0);
+	/* Replies are written whole under the write lock: holding it means none is half out (one of
+	 * a call dispatched after the wait may be going). Past the deadline, shutdown also wakes a
+	 * writer stuck on a peer that does not read. */
 	for (size_t i = 0; i < n; i++) {
 		struct conn *c = all[i];
-		bool locked = pthread_mutex_timedlock(&c->wlock, &until) == 0;
+		bool locked = pthread_mutex_clocklock(&c->wlock, CLOCK_MONOTONIC, &until) == 0;
 		shutdown(c->fd, SHUT_RDWR);
 		if (locked) {
 			c->closed = true;

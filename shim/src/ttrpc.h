@@ -64,8 +64,9 @@ typedef struct ttrpc_method {
 int ttrpc_serve(const char *path, const ttrpc_method *methods, size_t n_methods);
 /* Removes the socket file and stops accepting; connections and calls in flight go on. */
 void ttrpc_stop_listening(void);
-/* Closes every connection once the replies already queued are written (best effort, bounded by
- * `timeout_ms`). */
+/* Waits until every call dispatched before it has replied (its answer written, or dropped if its
+ * connection closed), then closes every connection, which cancels the calls still running; all
+ * within `timeout_ms`. Not from a handler: it would wait for its own call until the timeout. */
 void ttrpc_close_all(int timeout_ms);
 
 /* Client: one caller at a time per client (the shim's event publisher, `start`'s Connect). */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -394,6 +394,27 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     await t.client.call('Kill', { id: 'waitgone', signal: SIGKILL });
     expect((await waited).exit_status).toBe(128 + SIGKILL);
     await t.client.call('Delete', { id: 'waitgone' });
+  });
+
+  it('answers Shutdown of an idle shim every time, then exits without a pause', async () => {
+    const exitMs: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const id = `shut${i}`;
+      // No rootfs, no process: Create fails, and so uses up the reservation `start` made.
+      const bundle = join(dir, 'bundles', id);
+      mkdirSync(bundle, { recursive: true });
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', annotations: { 'io.berth.shim.dedicated': 'true' } }));
+      const client = await connect(await startShim(env, bundle, id));
+      await rejection(client.call('Create', { id, bundle }));
+      const pid = Number((await client.call('Connect', { id: '' })).shim_pid);
+      expect(await client.call('Shutdown', { id })).toEqual({});
+      const answered = Date.now();
+      expect(await waitPidGone(pid, 10_000)).toBe(true);
+      exitMs.push(Date.now() - answered);
+    }
+    // The exit waits for the answer itself, not for a fixed time in which it usually goes out.
+    exitMs.sort((x, y) => x - y);
+    expect(exitMs[exitMs.length >> 1]).toBeLessThan(100);
   });
 
   it('leaves no process behind once every task is deleted', async () => {
