@@ -1,6 +1,6 @@
 import { chmod, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mountAll, unmountAll } from '../mount/mount.js';
+import { detachAll, detachedReleased, mountAll } from '../mount/mount.js';
 import type { MountSpec } from '../snapshots/types.js';
 import type { ExitRecord } from './shim.js';
 
@@ -45,7 +45,10 @@ export class Bundle {
     try {
       await writeFile(join(bundle.path, 'config.json'), spec, { mode: 0o600 });
       await mkdir(bundle.rootfs, { mode: 0o755 });
-      if (rootfs.length > 0) await mountAll(rootfs, bundle.rootfs);
+      if (rootfs.length > 0) {
+        await detachedReleased();
+        await mountAll(rootfs, bundle.rootfs);
+      }
       return bundle;
     } catch (err) {
       await bundle.destroy();
@@ -81,12 +84,12 @@ export class Bundle {
   }
 
   /**
-   * Unmounts the rootfs (whatever is stacked there) and removes the directory. The rootfs is
-   * removed with a non-recursive rmdir first: if anything were still mounted there, a recursive
-   * delete would reach into the container's snapshot.
+   * Detaches the rootfs (whatever is stacked there; see detachAll) and removes the directory. The
+   * rootfs is removed with a non-recursive rmdir first: if anything were still mounted there, a
+   * recursive delete would reach into the container's snapshot.
    */
   async destroy(): Promise<void> {
-    await unmountAll(this.rootfs);
+    detachAll(this.rootfs);
     await rmdir(this.rootfs).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Mount, mountAll, unmountAll, withTempMount } from '../../../services/mount/mount.js';
+import { detachAll, detachedReleased, type Mount, mountAll, unmountAll, withTempMount } from '../../../services/mount/mount.js';
 import { parseMountOptions, readonlyOverlayOptions } from '../../../services/mount/options.js';
 import { mountConstants as C } from '../../../services/native/addon.js';
 import { scratch } from '../diff/fixtures.js';
@@ -102,6 +102,32 @@ describe('mountAll / unmountAll', () => {
     await mountAll([{ type: 'bind', source: a!, options: ['bind'] }, { type: 'bind', source: b!, options: ['bind'] }], dst!);
     await unmountAll(dst!);
     expect(mountedAt(dst!)).toBe(false);
+  });
+
+  it('detaches stacked mounts at once and releases them; the overlay\'s dirs can then go', async () => {
+    const [l, upper, workdir, b, dst] = dirs('l', 'upper', 'work', 'b', 'dst');
+    const overlay: Mount = { type: 'overlay', source: 'overlay', options: ['index=off', `workdir=${workdir}`, `upperdir=${upper}`, `lowerdir=${l}`] };
+    await mountAll([overlay, { type: 'bind', source: b!, options: ['bind'] }], dst!);
+    fs.writeFileSync(path.join(b!, 'top'), 't');
+    expect(fs.existsSync(path.join(dst!, 'top'))).toBe(true);
+    detachAll(dst!);
+    expect(mountedAt(dst!)).toBe(false);
+    expect(fs.readdirSync(dst!)).toEqual([]); // the plain directory again
+    await detachedReleased();
+    fs.rmdirSync(dst!);
+    fs.rmSync(upper!, { recursive: true });
+    fs.rmSync(workdir!, { recursive: true });
+    // Mounting the same directories again works once the old overlay is released.
+    fs.mkdirSync(upper!);
+    fs.mkdirSync(workdir!);
+    fs.mkdirSync(dst!);
+    await mountAll([overlay], dst!);
+    fs.writeFileSync(path.join(dst!, 'again'), 'a');
+    expect(fs.readFileSync(path.join(upper!, 'again'), 'utf8')).toBe('a');
+    detachAll(dst!);
+    await detachedReleased();
+    expect(mountedAt(dst!)).toBe(false);
+    detachAll(path.join(work.dir, 'missing')); // nothing there: nothing to do
   });
 
   it('reports errno names', async () => {
