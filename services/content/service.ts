@@ -90,7 +90,7 @@ export class ContentService {
       if (res.changes === 0) throw notFound(`content digest ${digest}`);
       tx.emit({ namespace, topic: '/content/delete', typeName: 'containerd.events.ContentDelete', event: { digest } });
     });
-    await this.gc.schedule(false);
+    await this.gc.schedule(false, true);
   }
 
   /** A byte range of a blob this namespace holds; size 0 reads to the end. */
@@ -185,13 +185,20 @@ export class ContentService {
 
   /** Records a blob that is already on disk in this namespace (commit, or a pull's own writer). */
   record(namespace: string, digest: string, size: number, labels: Record<string, string>, lease?: string): void {
-    this.meta.transaction((tx) => {
-      ensureNamespace(tx, namespace);
-      const now = Date.now();
-      const stmt = tx.db.prepare('INSERT INTO content (namespace, digest, size, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
-      if (!insertNew(stmt, namespace, digest, size, JSON.stringify(labels), now, now)) throw alreadyExists(`content ${digest}`);
-      addLeaseResource(tx, namespace, lease, { type: 'content', id: digest });
-    });
+    try {
+      this.meta.transaction((tx) => {
+        ensureNamespace(tx, namespace);
+        const now = Date.now();
+        const stmt = tx.db.prepare('INSERT INTO content (namespace, digest, size, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
+        if (!insertNew(stmt, namespace, digest, size, JSON.stringify(labels), now, now)) throw alreadyExists(`content ${digest}`);
+        addLeaseResource(tx, namespace, lease, { type: 'content', id: digest });
+      });
+    } catch (err) {
+      // The blob is on disk without this row (a lease deleted meanwhile): if no namespace records
+      // it, it is an orphan for the collector.
+      void this.gc.schedule(false, true);
+      throw err;
+    }
   }
 }
 

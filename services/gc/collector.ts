@@ -22,7 +22,8 @@ export interface GcResult {
  * client leases last by default; one that a live lease names is kept regardless.
  */
 export const INGEST_IDLE_MS = 24 * 60 * 60 * 1000;
-// Ingests a day old need no look after every delete (each reads all ingest statuses).
+// Ingests a day old need no look after every delete (each reads all ingest statuses). The same
+// hourly pass lists the blob files too, for any a failed commit left unrecorded.
 const INGEST_SWEEP_EVERY_MS = 60 * 60 * 1000;
 
 interface SnapshotRow {
@@ -54,6 +55,12 @@ export class GarbageCollector implements GcTrigger {
   private rerun = false;
   private waiters: Array<() => void> = [];
   private nextIngestSweep = 0;
+  /**
+   * Whether blob files may have lost their last content row. Listing every blob after each
+   * container delete would make deletes cost O(blobs); only content deletes (and the start-up and
+   * hourly passes) can leave a blob unrecorded.
+   */
+  private blobsDirty = false;
 
   constructor(
     private readonly meta: Metadata,
@@ -62,19 +69,27 @@ export class GarbageCollector implements GcTrigger {
     private readonly log: Logger,
   ) {}
 
-  schedule(wait = false): Promise<void> {
+  schedule(wait = false, contentRemoved = false): Promise<void> {
+    if (contentRemoved) this.blobsDirty = true;
     const done = new Promise<void>((resolve) => this.waiters.push(resolve));
     if (this.running) this.rerun = true;
     else this.running = this.loop();
     return wait ? done : Promise.resolve();
   }
 
-  /** One collection now (used at start-up and by tests). */
-  async collect(): Promise<GcResult> {
+  /**
+   * One collection now (used at start-up and by tests). `everything` also lists the blob files
+   * when no content row went since the last look.
+   */
+  async collect(everything = true): Promise<GcResult> {
     const { result, doomed, leasedIngests } = this.meta.transaction((tx) => this.markAndSweep(tx));
     for (const path of doomed) await this.snapshots.layout.removeAbsolute(path);
-    result.blobs = await this.sweepBlobs();
-    if (Date.now() >= this.nextIngestSweep) {
+    const hourly = Date.now() >= this.nextIngestSweep;
+    if (everything || this.blobsDirty || result.content > 0 || hourly) {
+      this.blobsDirty = false;
+      result.blobs = await this.sweepBlobs();
+    }
+    if (hourly) {
       this.nextIngestSweep = Date.now() + INGEST_SWEEP_EVERY_MS;
       result.ingests = await this.sweepIngests(leasedIngests);
     }
@@ -89,7 +104,7 @@ export class GarbageCollector implements GcTrigger {
       const waiters = this.waiters;
       this.waiters = [];
       try {
-        result = await this.collect();
+        result = await this.collect(false);
       } catch (err) {
         this.log.error('garbage collection failed', { error: err });
       }

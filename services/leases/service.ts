@@ -50,8 +50,12 @@ export function addLeaseResource(tx: Tx, namespace: string, leaseId: string | un
 }
 
 export interface GcTrigger {
-  /** Runs a collection soon; with wait, resolves when one that started after this call is done. */
-  schedule(wait?: boolean): Promise<void>;
+  /**
+   * Runs a collection soon; with wait, resolves when one that started after this call is done.
+   * `contentRemoved` says a content row was deleted outside the collector, so blob files may now
+   * be unrecorded.
+   */
+  schedule(wait?: boolean, contentRemoved?: boolean): Promise<void>;
 }
 
 export class LeaseService {

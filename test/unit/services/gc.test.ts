@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EXPIRE_LABEL } from '../../../services/leases/service.js';
 import { descriptor, expectBerthError, openTestRoot, recordEvents, sha256Of, snapshotDirOf, writeBlob, type TestRoot } from './harness.js';
 
@@ -105,6 +105,21 @@ describe('GarbageCollector content', () => {
     const result = await t.services.gc.collect();
     expect(result.blobs).toBe(1);
     expect(existsSync(blobFile(orphan))).toBe(false);
+  });
+
+  it('lists blob files after a collection removes content or a content delete, not after other deletes', async () => {
+    await t.services.gc.collect(); // the start-up pass, which also starts the hourly clock
+    const listings = vi.spyOn(t.services.content.blobs, 'listBlobs');
+    commitLayer('kept-by-nothing');
+    await t.services.gc.schedule(true); // a snapshot goes; no content row does
+    expect(listings).not.toHaveBeenCalled();
+    const { config } = await pulledImage('img');
+    await t.services.content.delete(NS, config);
+    await t.services.gc.schedule(true);
+    expect(listings).toHaveBeenCalled();
+    listings.mockClear();
+    await t.services.images.delete(NS, 'img', true); // the collector removes the manifest's rows
+    expect(listings).toHaveBeenCalled();
   });
 
   it('skips files under blobs/ whose names are not digests instead of failing the collection', async () => {
