@@ -5,7 +5,7 @@ import { insertNew, parseLabels, type Metadata } from '../metadata/db.js';
 import { ensureNamespace } from '../namespaces/service.js';
 import { addLeaseResource, type GcTrigger } from '../leases/service.js';
 import { validateDigest, validateKey, validateLabels } from '../validate.js';
-import { BlobStore, type Ingest, type IngestStatus } from './store.js';
+import { BlobStore, SMALL_BLOB, type Ingest, type IngestStatus } from './store.js';
 
 export interface ContentInfo {
   digest: string;
@@ -101,6 +101,7 @@ export class ContentService {
     if (offset > info.size) throw new BerthError('OUT_OF_RANGE', `read offset ${offset} is past the end of ${digest} (${info.size} bytes)`);
     const end = size > 0 ? Math.min(offset + size, info.size) : info.size;
     if (end <= offset) return (async function* empty() {})();
+    if (info.size <= SMALL_BLOB) return once(this.blobs.readSmall(digest).subarray(offset, end));
     return this.blobs.reader(digest, offset, end - 1);
   }
 
@@ -204,4 +205,8 @@ export class ContentService {
 
 function lockKey(namespace: string, ref: string): string {
   return `${namespace}\0${ref}`;
+}
+
+async function* once(chunk: Buffer): AsyncIterable<Buffer> {
+  yield chunk;
 }

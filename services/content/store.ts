@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { constants, createReadStream, rmSync, type ReadStream } from 'node:fs';
+import { constants, createReadStream, readFileSync, rmSync, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { failedPrecondition, notFound, unavailable, BerthError } from '../errors.js';
@@ -29,12 +29,23 @@ interface IngestRecord {
   startedAt: number;
 }
 
+/**
+ * Blobs up to this size (manifests, indexes, configs) are read whole and kept in memory: clients
+ * re-read them on every `ctr run`, and a stream costs an open, reads and a close on the
+ * threadpool each time. Blobs never change once committed, so a cached copy is exact.
+ */
+export const SMALL_BLOB = 64 << 10;
+const SMALL_CACHE_BYTES = 4 << 20;
+
 export class BlobStore {
   readonly blobsDir: string;
   readonly ingestDir: string;
   /** Blobs renamed into place whose metadata row is not written yet: GC must not sweep them. */
   private readonly committing = new Set<string>();
   private readonly claimed = new Set<string>();
+  /** Small blobs by digest, least recently used first. */
+  private readonly small = new Map<string, Buffer>();
+  private smallBytes = 0;
 
   constructor(root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -81,12 +92,39 @@ export class BlobStore {
     return createReadStream(this.blobPath(digest), { start, end, highWaterMark: 1 << 20 });
   }
 
+  /** The whole of a blob of at most SMALL_BLOB bytes, from memory when it was read before. */
+  readSmall(digest: string): Buffer {
+    const hit = this.small.get(digest);
+    if (hit) {
+      this.small.delete(digest);
+      this.small.set(digest, hit);
+      return hit;
+    }
+    const data = readFileSync(this.blobPath(digest));
+    if (data.length > SMALL_BLOB) return data;
+    this.small.set(digest, data);
+    this.smallBytes += data.length;
+    for (const [old, buf] of this.small) {
+      if (this.smallBytes <= SMALL_CACHE_BYTES) break;
+      this.forgetSmall(old, buf);
+    }
+    return data;
+  }
+
+  private forgetSmall(digest: string, buf = this.small.get(digest)): void {
+    if (!buf) return;
+    this.small.delete(digest);
+    this.smallBytes -= buf.length;
+  }
+
   async remove(digest: string): Promise<void> {
+    this.forgetSmall(digest);
     await rm(this.blobPath(digest), { force: true });
   }
 
   /** Synchronous, for the collector's check-then-remove that no commit may interleave. */
   removeSync(digest: string): void {
+    this.forgetSmall(digest);
     rmSync(this.blobPath(digest), { force: true });
   }
 

@@ -237,6 +237,22 @@ describe('ContentService read, update, delete, abort', () => {
     await expectBerthError(() => t.services.content.read(NS, sha256Of('absent'), 0, 0), 'NOT_FOUND');
   });
 
+  it('reads large blobs by stream and small ones whole, and a removed blob is not served from memory', async () => {
+    const large = Buffer.alloc((64 << 10) + 1, 'L');
+    const bigDigest = await writeBlob(t.services, NS, large.toString());
+    expect((await readAll(t.services.content.read(NS, bigDigest, 1, 0))).equals(large.subarray(1))).toBe(true);
+    const digest = await writeBlob(t.services, NS, 'small and read twice');
+    expect(String(await readAll(t.services.content.read(NS, digest, 6, 3)))).toBe('and');
+    expect(String(await readAll(t.services.content.read(NS, digest)))).toBe('small and read twice');
+    await t.services.content.delete(NS, digest);
+    await t.services.gc.schedule(true);
+    expect(existsSync(blobFile(digest))).toBe(false);
+    await expectBerthError(() => t.services.content.read(NS, digest), 'NOT_FOUND');
+    // Written again, it is read from its new file.
+    await writeBlob(t.services, NS, 'small and read twice');
+    expect(String(await readAll(t.services.content.read(NS, digest)))).toBe('small and read twice');
+  });
+
   it('updates labels with masks', async () => {
     const digest = await writeBlob(t.services, NS, 'labelled', { labels: { a: '1', b: '2' } });
     const content = t.services.content;
