@@ -47,10 +47,10 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct timespec monotonic_after(int ms)
+static struct timespec realtime_after(int ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (long)(ms % 1000) * 1000000;
 	if (ts.tv_nsec >= 1000000000) {
@@ -140,12 +140,13 @@ static struct {
 	 * answered by then. */
 	pthread_mutex_t call_lock;
 	pthread_cond_t dl_cond;   /* wakes the deadline thread */
-	pthread_cond_t call_done; /* a hook returned, or a call was answered */
+	pthread_cond_t call_done; /* a hook returned, or a call was answered; CLOCK_REALTIME */
 	struct ttrpc_call *calls, *deadlines;
 	uint64_t next_seq;
 } srv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.call_lock = PTHREAD_MUTEX_INITIALIZER,
+	.call_done = PTHREAD_COND_INITIALIZER,
 	.listen_fd = -1,
 	.stop_pipe = { -1, -1 },
 };
@@ -681,7 +682,6 @@ static int start_threads(void)
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv.dl_cond, &attr);
-	pthread_cond_init(&srv.call_done, &attr);
 	pthread_condattr_destroy(&attr);
 	int ret = spawn(deadline_loop, NULL, NULL);
 	if (ret < 0)
@@ -779,7 +779,9 @@ static void await_replies(const struct timespec *until)
 
 void ttrpc_close_all(int timeout_ms)
 {
-	struct timespec until = monotonic_after(timeout_ms > 0 ? timeout_ms : 0);
+	/* Real time, as pthread_mutex_timedlock takes it (pthread_mutex_clocklock would escape
+	 * ThreadSanitizer, which does not intercept it). */
+	struct timespec until = realtime_after(timeout_ms > 0 ? timeout_ms : 0);
 	await_replies(&until);
 	pthread_mutex_lock(&srv.lock);
 	size_t n = 0;
@@ -799,7 +801,7 @@ void ttrpc_close_all(int timeout_ms)
 	 * writer stuck on a peer that does not read. */
 	for (size_t i = 0; i < n; i++) {
 		struct conn *c = all[i];
-		bool locked = pthread_mutex_clocklock(&c->wlock, CLOCK_MONOTONIC, &until) == 0;
+		bool locked = pthread_mutex_timedlock(&c->wlock, &until) == 0;
 		shutdown(c->fd, SHUT_RDWR);
 		if (locked) {
 			c->closed = true;
