@@ -25,6 +25,14 @@ export const INGEST_IDLE_MS = 24 * 60 * 60 * 1000;
 // Ingests a day old need no look after every delete (each reads all ingest statuses). The same
 // hourly pass lists the blob files too, for any a failed commit left unrecorded.
 const INGEST_SWEEP_EVERY_MS = 60 * 60 * 1000;
+/**
+ * containerd's gc scheduler default (pause_threshold 0.02): collections nobody waits for take at
+ * most 2 % of the time, so a burst of deletes (twenty `ctr run` leases ending at once) costs a
+ * few collections, not one each. A caller that waits (a sync delete) is served at once.
+ */
+const PAUSE_THRESHOLD = 0.02;
+/** However long a collection took, a background one follows a change within this. */
+const MAX_PAUSE_MS = 5_000;
 
 interface SnapshotRow {
   id: number;
@@ -52,8 +60,12 @@ function labelRefs(labels: Record<string, string>): { content: string[]; snapsho
  */
 export class GarbageCollector implements GcTrigger {
   private running: Promise<GcResult> | undefined;
-  private rerun = false;
+  /** A change since the current or last collection started, that nobody waits for. */
+  private pending = false;
   private waiters: Array<() => void> = [];
+  /** When a background collection may start (see PAUSE_THRESHOLD). */
+  private notBefore = 0;
+  private timer: NodeJS.Timeout | undefined;
   private nextIngestSweep = 0;
   /**
    * Whether blob files may have lost their last content row. Listing every blob after each
@@ -71,10 +83,31 @@ export class GarbageCollector implements GcTrigger {
 
   schedule(wait = false, contentRemoved = false): Promise<void> {
     if (contentRemoved) this.blobsDirty = true;
+    if (!wait) {
+      this.pending = true;
+      this.kick();
+      return Promise.resolve();
+    }
     const done = new Promise<void>((resolve) => this.waiters.push(resolve));
-    if (this.running) this.rerun = true;
-    else this.running = this.loop();
-    return wait ? done : Promise.resolve();
+    this.kick();
+    return done;
+  }
+
+  /** Starts a collection now if one is due, else makes sure a timer will. */
+  private kick(): void {
+    if (this.running) return; // the loop looks at pending and waiters when it is done
+    if (!this.pending && this.waiters.length === 0) return;
+    const delay = this.waiters.length > 0 ? 0 : this.notBefore - Date.now();
+    if (delay <= 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.running = this.loop();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.kick();
+      }, delay).unref();
+    }
   }
 
   /**
@@ -100,17 +133,21 @@ export class GarbageCollector implements GcTrigger {
   private async loop(): Promise<GcResult> {
     let result: GcResult = { leases: 0, content: 0, snapshots: 0, blobs: 0, ingests: 0 };
     do {
-      this.rerun = false;
+      this.pending = false;
       const waiters = this.waiters;
       this.waiters = [];
+      const start = performance.now();
       try {
         result = await this.collect(false);
       } catch (err) {
         this.log.error('garbage collection failed', { error: err });
       }
+      const took = performance.now() - start;
+      this.notBefore = Date.now() + Math.min(took * (1 / PAUSE_THRESHOLD - 1), MAX_PAUSE_MS);
       for (const resolve of waiters) resolve();
-    } while (this.rerun || this.waiters.length > 0);
+    } while (this.waiters.length > 0);
     this.running = undefined;
+    this.kick();
     return result;
   }
 

@@ -279,6 +279,17 @@ describe('GarbageCollector lease expiry formats', () => {
 });
 
 describe('GarbageCollector scheduling', () => {
+  it('serves a burst of background triggers with one collection, and a waiting caller at once', async () => {
+    await t.services.gc.schedule(true);
+    const collections = vi.spyOn(t.services.gc, 'collect');
+    for (let i = 0; i < 20; i++) void t.services.gc.schedule(false);
+    await vi.waitFor(() => expect(collections).toHaveBeenCalledTimes(1), { timeout: 5_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(collections).toHaveBeenCalledTimes(1);
+    await t.services.gc.schedule(true);
+    expect(collections).toHaveBeenCalledTimes(2);
+  });
+
   it('every schedule(true) resolves after a collection that started after the call', async () => {
     const a = await writeBlob(t.services, NS, 'first');
     const first = t.services.gc.schedule(true);
