@@ -148,6 +148,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
       await shims.closeAll();
       await shimEvents.close();
       await services.gc.schedule(true);
+      await services.snapshots.removalsDone();
       services.meta.close();
     },
   };

@@ -26,6 +26,9 @@ const COLUMNS = 'id, key, parent_id, kind, labels, created_at, updated_at';
 
 /** The `overlayfs` snapshotter: rows in SQLite, directories in an OverlayLayout. */
 export class SnapshotService {
+  /** Retired directories still being deleted (see remove). */
+  private readonly removals = new Set<Promise<void>>();
+
   constructor(
     private readonly meta: Metadata,
     readonly layout: OverlayLayout,
@@ -78,7 +81,19 @@ export class SnapshotService {
       tx.emit({ namespace, topic: '/snapshot/remove', typeName: 'containerd.events.SnapshotRemove', event: { key } });
       return retired;
     });
-    await this.layout.removeAbsolute(doomed);
+    // The directory left the layout (renamed) in the transaction; deleting its files, many for a
+    // big container layer, is nothing the caller needs to wait for. A crash before the end leaves
+    // an rm- directory, which start-up removes.
+    const removal = this.layout
+      .removeAbsolute(doomed)
+      .catch((err: unknown) => this.log.warn('cannot remove a retired snapshot directory', { path: doomed, error: err }))
+      .finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
+  }
+
+  /** Resolves when the directories of snapshots removed so far are gone (at shutdown). */
+  async removalsDone(): Promise<void> {
+    await Promise.all([...this.removals]);
   }
 
   /** Deletes one snapshot row and retires its directory; the caller removes the returned path. */

@@ -221,6 +221,7 @@ describe('SnapshotService stat, list, update, usage, remove', () => {
     expect(existsSync(base)).toBe(true);
     await snaps.remove(NS, 'child');
     await snaps.remove(NS, 'base');
+    await snaps.removalsDone();
     expect(existsSync(base)).toBe(false);
     expect(snaps.list(NS)).toEqual([]);
     expect(snapEntries()).toEqual([]);
