@@ -22,7 +22,7 @@
 # Usage: bench/tasks/run.sh          (as root; needs a built checkout, ctr, containerd, skopeo, jq)
 # Env:   ROUNDS_RUN=20 ROUNDS=5 N=20 QUIET_MAX=30 SNAPSHOT=1 BERTHD=./bin/berthd (implies SNAPSHOT=0)
 #        RM_GAP=0 (s; section 1 waits until each daemon's previous run ended at least this long
-#        ago: RM_GAP=3 outlasts berth-shim's 2 s linger, so every berthd run needs a new shim)
+#        ago: RM_GAP=11 outlasts berth-shim's 10 s linger, so every berthd run starts a shim)
 #        BERTHD_ARGS="--log-level warn" RUNC_SHIM=/usr/bin/containerd-shim-runc-v2 KEEP_LOGS=1
 #
 # Everything it starts is stopped by PID. At exit it removes its containers, stops the daemons

@@ -22,11 +22,11 @@ export interface Mount {
 export async function mountAll(mounts: readonly Mount[], target: string): Promise<void> {
   for (const m of mounts) {
     const dest = m.target === undefined || m.target === '' ? target : path.join(target, path.posix.normalize(`/${m.target}`));
-    mountOne(m, dest);
+    await mountOne(m, dest);
   }
 }
 
-function mountOne(m: Mount, target: string): void {
+async function mountOne(m: Mount, target: string): Promise<void> {
   const { flags, propagation, data } = parseMountOptions(m.options);
   const isBind = (flags & C.MS_BIND) !== 0;
   const joined = data.join(',');
@@ -34,13 +34,13 @@ function mountOne(m: Mount, target: string): void {
     mountLongOverlay(m.source, target, data, flags);
   } else {
     // A bind mount's type is only a label; the kernel wants none.
-    mount(m.source, target, isBind ? '' : m.type, flags, data.length > 0 ? joined : null);
+    await mount(m.source, target, isBind ? '' : m.type, flags, data.length > 0 ? joined : null);
   }
   // MS_RDONLY is ignored when creating a bind mount; it takes a remount of the new mount.
   if (isBind && (flags & C.MS_RDONLY) !== 0) {
-    mount('', target, '', (flags | C.MS_REMOUNT) >>> 0, null);
+    await mount('', target, '', (flags | C.MS_REMOUNT) >>> 0, null);
   }
-  for (const change of propagation) mount('', target, '', change, null);
+  for (const change of propagation) await mount('', target, '', change, null);
 }
 
 // mount(2) copies at most one page of data, NUL included.

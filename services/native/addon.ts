@@ -53,7 +53,7 @@ interface NativeBinding {
   lgetxattr(path: string, name: string): Buffer;
   llistxattr(path: string): string[];
   lremovexattr(path: string, name: string): void;
-  mount(source: string, target: string, fstype: string, flags: number, data: string | null): void;
+  mount(source: string, target: string, fstype: string, flags: number, data: string | null): Promise<void>;
   umount2(target: string, flags: number): void;
   fsmount(fstype: string, source: string, target: string, params: string[], attrs: number): void;
   resolveInRoot(root: string, path: string): ResolvedPath;
@@ -91,8 +91,9 @@ export function lremovexattr(file: string, name: string): void {
   binding.lremovexattr(file, name);
 }
 
-export function mount(source: string, target: string, fstype: string, flags: number, data: string | null): void {
-  binding.mount(source, target, fstype, flags, data);
+/** mount(2) on a libuv worker: an overlay mount takes milliseconds the event loop should not wait. */
+export function mount(source: string, target: string, fstype: string, flags: number, data: string | null): Promise<void> {
+  return binding.mount(source, target, fstype, flags, data);
 }
 
 export function umount2(target: string, flags: number): void {

@@ -4,7 +4,7 @@
 
 namespace berth {
 
-void ThrowErrno(Napi::Env env, int err, const char* what, const std::string& path) {
+Napi::Error ErrnoError(Napi::Env env, int err, const char* what, const std::string& path) {
   const char* name = strerrorname_np(err);
   std::string message = std::string(what) + " " + path + ": " + strerror(err);
   Napi::Error error = Napi::Error::New(env, message);
@@ -12,7 +12,11 @@ void ThrowErrno(Napi::Env env, int err, const char* what, const std::string& pat
   error.Set("errno", Napi::Number::New(env, -err));
   error.Set("syscall", Napi::String::New(env, what));
   error.Set("path", Napi::String::New(env, path));
-  error.ThrowAsJavaScriptException();
+  return error;
+}
+
+void ThrowErrno(Napi::Env env, int err, const char* what, const std::string& path) {
+  ErrnoError(env, err, what, path).ThrowAsJavaScriptException();
 }
 
 bool ArgString(const Napi::CallbackInfo& info, size_t index, std::string* out) {

@@ -9,7 +9,9 @@
 
 namespace berth {
 
-// Throws a JS Error "<what> <path>: <strerror>" with code = errno name and errno = -number.
+// A JS Error "<what> <path>: <strerror>" with code = errno name and errno = -number.
+Napi::Error ErrnoError(Napi::Env env, int err, const char* what, const std::string& path);
+// Throws ErrnoError(...).
 void ThrowErrno(Napi::Env env, int err, const char* what, const std::string& path);
 
 // Argument readers: store info[index] in *out and return true, or throw a TypeError and return

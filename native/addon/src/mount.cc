@@ -1,14 +1,58 @@
 #include <errno.h>
 #include <sys/mount.h>
 
+#include <string>
+#include <utility>
+
 #include "errors.h"
 #include "modules.h"
 
 namespace berth {
 namespace {
 
-// mount(source, target, fstype, flags, data | null). Option parsing lives in TypeScript; this is
-// the bare syscall.
+// mount(source, target, fstype, flags, data | null) -> Promise<void>, on a libuv worker. Option
+// parsing lives in TypeScript; this is the bare syscall. Off the event loop because an overlay
+// mount takes milliseconds (it probes the upper filesystem, and every mount in the host waits on
+// the kernel's namespace lock), and berthd mounts a rootfs for every task it creates.
+class MountWorker : public Napi::AsyncWorker {
+ public:
+  MountWorker(Napi::Env env, std::string source, std::string target, std::string fstype, uint32_t flags,
+              bool hasData, std::string data)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        source_(std::move(source)),
+        target_(std::move(target)),
+        fstype_(std::move(fstype)),
+        flags_(flags),
+        hasData_(hasData),
+        data_(std::move(data)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    if (mount(source_.c_str(), target_.c_str(), fstype_.empty() ? nullptr : fstype_.c_str(), flags_,
+              hasData_ ? data_.c_str() : nullptr) != 0) {
+      errno_ = errno;
+    }
+  }
+
+  void OnOK() override {
+    if (errno_ != 0) {
+      deferred_.Reject(ErrnoError(Env(), errno_, "mount", target_).Value());
+    } else {
+      deferred_.Resolve(Env().Undefined());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string source_, target_, fstype_;
+  uint32_t flags_;
+  bool hasData_;
+  std::string data_;
+  int errno_ = 0;
+};
+
 Napi::Value Mount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string source, target, fstype, data;
@@ -19,11 +63,11 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
   }
   bool hasData = info.Length() > 4 && info[4].IsString();
   if (hasData) data = info[4].As<Napi::String>().Utf8Value();
-  if (mount(source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
-            hasData ? data.c_str() : nullptr) != 0) {
-    ThrowErrno(env, errno, "mount", target);
-  }
-  return env.Undefined();
+  auto* worker = new MountWorker(env, std::move(source), std::move(target), std::move(fstype), flags, hasData,
+                                 std::move(data));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value Umount2(const Napi::CallbackInfo& info) {
