@@ -1,5 +1,4 @@
-import { chmodSync, mkdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { detachAll, detachedReleased, mountAll } from '../mount/mount.js';
 import type { MountSpec } from '../snapshots/types.js';
@@ -32,24 +31,20 @@ export class Bundle {
     return new Bundle(namespace, id, Bundle.dirOf(state, namespace, id));
   }
 
-  /**
-   * Writes config.json and mounts the rootfs; on failure nothing is left behind. The bundle's
-   * entries are a few small ones in the state dir (a tmpfs), so they are made synchronously:
-   * through the threadpool each cost more than the work itself, on every task created.
-   */
+  /** Writes config.json and mounts the rootfs; on failure nothing is left behind. */
   static async create(state: string, namespace: string, id: string, spec: Buffer, rootfs: MountSpec[]): Promise<Bundle> {
     const bundle = Bundle.open(state, namespace, id);
     // 0711 down to the bundle: see the state dir in daemon.ts (user-namespaced containers).
     // chmod after mkdir: berthd's umask (077) would strip the traverse bits.
     for (const dir of [join(state, 'tasks'), join(state, 'tasks', namespace)]) {
-      mkdirSync(dir, { recursive: true, mode: 0o711 });
-      chmodSync(dir, 0o711);
+      await mkdir(dir, { recursive: true, mode: 0o711 });
+      await chmod(dir, 0o711);
     }
-    mkdirSync(bundle.path, { mode: 0o711 });
-    chmodSync(bundle.path, 0o711);
+    await mkdir(bundle.path, { mode: 0o711 });
+    await chmod(bundle.path, 0o711);
     try {
-      writeFileSync(join(bundle.path, 'config.json'), spec, { mode: 0o600 });
-      mkdirSync(bundle.rootfs, { mode: 0o755 });
+      await writeFile(join(bundle.path, 'config.json'), spec, { mode: 0o600 });
+      await mkdir(bundle.rootfs, { mode: 0o755 });
       if (rootfs.length > 0) {
         await detachedReleased();
         await mountAll(rootfs, bundle.rootfs);
@@ -61,10 +56,10 @@ export class Bundle {
     }
   }
 
-  writeAddress(address: string): void {
+  async writeAddress(address: string): Promise<void> {
     const tmp = join(this.path, `${ADDRESS_FILE}.tmp`);
-    writeFileSync(tmp, address, { mode: 0o600 });
-    renameSync(tmp, join(this.path, ADDRESS_FILE));
+    await writeFile(tmp, address, { mode: 0o600 });
+    await rename(tmp, join(this.path, ADDRESS_FILE));
   }
 
   async readAddress(): Promise<string | undefined> {
@@ -95,12 +90,10 @@ export class Bundle {
    */
   async destroy(): Promise<void> {
     detachAll(this.rootfs);
-    try {
-      rmdirSync(this.rootfs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    rmSync(this.path, { recursive: true, force: true });
+    await rmdir(this.rootfs).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await rm(this.path, { recursive: true, force: true });
   }
 }
 

@@ -129,7 +129,7 @@ export class TaskService {
       let shim: TaskShim | undefined;
       try {
         shim = await this.shims.start(namespace, container.id, bundle, options, container.labels);
-        bundle.writeAddress(shim.address);
+        await bundle.writeAddress(shim.address);
         const res = await shim.call<{ pid?: number }>('Create', {
           id: container.id,
           bundle: bundle.path,
