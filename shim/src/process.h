@@ -88,7 +88,7 @@ void proc_unlink_exec(struct proc *p);
 /* The process id containerd reports: the exec id, or the container id for init. */
 const char *proc_id(const struct proc *p);
 bool proc_is_init(const struct proc *p);
-/* containerd's process state machine; -EPERM with the TS shim's message when not allowed. */
+/* containerd's process state machine; -EPERM with a message naming both states when not allowed. */
 int proc_move(struct proc *p, enum pstate next);
 /* Closes the process's stdio: a terminal once its output is delivered if `drain`. */
 void proc_close_io(struct proc *p, bool drain);

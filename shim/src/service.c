@@ -1,8 +1,8 @@
-/* containerd.task.v2.Task, with the semantics, errors and events of the TypeScript shim it
- * replaces. Each request runs on a thread of its own (ttrpc.h); the task table is guarded by
- * proc_lock (process.h), never held across a runtime call or a wait. Messages are coded by hand
- * with the field numbers of proto/containerd/runtime/v2/task/shim.proto and
- * proto/containerd/api/events/task.proto. */
+/* containerd.task.v2.Task: the semantics, errors and events that berthd and containerd's
+ * clients rely on (docs/shim.md). Each request runs on a thread of its own (ttrpc.h); the task
+ * table is guarded by proc_lock (process.h), never held across a runtime call or a wait.
+ * Messages are coded by hand with the field numbers of
+ * proto/containerd/runtime/v2/task/shim.proto and proto/containerd/api/events/task.proto. */
 #include "service.h"
 
 #include "events.h"
