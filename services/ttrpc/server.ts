@@ -1,6 +1,7 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type protobuf from 'protobufjs';
+import { listenUnix } from '../server/listen.js';
 import { decodeMessage, encodeMessage, protoRoot } from '../server/protos.js';
 import { decodeRequest, encodeResponse, NAMESPACE_KEY, type Metadata } from './envelope.js';
 import { encodeFrame, FrameDecoder, FrameType, type Frame } from './frame.js';
@@ -60,15 +61,7 @@ export class TtrpcServer {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    const listener = net.createServer((socket) => this.serve(socket));
-    this.listener = listener;
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(path, () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
+    this.listener = await listenUnix(path, (socket) => this.serve(socket));
     chmodSync(path, 0o600);
   }
 

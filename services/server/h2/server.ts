@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import type { Logger } from '../../log.js';
+import { listenUnix } from '../listen.js';
 import { GrpcCall, type CallMetadata, type GrpcMethod } from './call.js';
 import { Connection, DEFAULT_CONNECTION_OPTIONS, type ConnectionOptions, type RequestHandler } from './connection.js';
 import type { H2Stream } from './stream.js';
@@ -23,15 +24,8 @@ export class GrpcServer implements RequestHandler {
 
   /** Listens on a unix socket path (the caller removes a stale socket first). */
   async listen(path: string): Promise<void> {
-    const listener = net.createServer((socket) => this.accept(socket));
+    const listener = await listenUnix(path, (socket) => this.accept(socket));
     this.listener = listener;
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(path, () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
     listener.on('error', (err) => this.log.error('gRPC listener error', { error: err.message }));
   }
 
