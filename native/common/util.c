@@ -222,17 +222,24 @@ void log_open(const char *path, bool json, bool debug)
 		log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 }
 
+size_t rfc3339(const struct timespec *ts, int digits, char *out, size_t len)
+{
+	struct tm tm;
+	gmtime_r(&ts->tv_sec, &tm);
+	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	int w = digits == 3 ? snprintf(out + n, len - n, ".%03ldZ", ts->tv_nsec / 1000000)
+			    : snprintf(out + n, len - n, ".%09ldZ", ts->tv_nsec);
+	return w > 0 && (size_t)w < len - n ? n + w : n;
+}
+
 static void log_line(const char *level, const char *msg)
 {
 	if (log_fd < 0)
 		return;
 	struct timespec ts;
-	struct tm tm;
 	char t[64];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(t + n, sizeof t - n, ".%09ldZ", ts.tv_nsec);
+	rfc3339(&ts, 9, t, sizeof t);
 	cleanup_buf struct buf b = {0};
 	if (log_json) {
 		buf_printf(&b, "{\"level\":\"%s\",\"msg\":", level);

@@ -50,6 +50,11 @@ void buf_json_str(struct buf *b, const char *s);
 void buf_free(struct buf *b);
 #define cleanup_buf __attribute__((cleanup(buf_free)))
 
+/* `ts` as RFC 3339 UTC with 3 or 9 fractional digits ("2026-11-30T08:01:02.345Z"); returns
+ * the length written. */
+struct timespec;
+size_t rfc3339(const struct timespec *ts, int digits, char *out, size_t len);
+
 /* Logging: --log FILE, --log-format json|text, --debug. */
 void log_open(const char *path, bool json, bool debug);
 void log_error(const char *msg);

@@ -15,12 +15,8 @@ static char *exit_path(const char *bundle, const char *exec_id)
 /* As JavaScript's Date.prototype.toISOString, which the daemon's reader was written against. */
 static void iso_ms(int64_t unix_ns, char out[32])
 {
-	int64_t ms = unix_ns / 1000000;
-	time_t sec = ms / 1000;
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+	struct timespec ts = { .tv_sec = unix_ns / 1000000000, .tv_nsec = unix_ns % 1000000000 };
+	rfc3339(&ts, 3, out, 32);
 }
 
 int exitfile_write(const char *bundle, const char *exec_id, const struct exit_record *r)

@@ -7,12 +7,10 @@ const char *g_namespace = "";
 void shim_log(const char *fmt, ...)
 {
 	struct timespec ts;
-	struct tm tm;
 	char line[4096];
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += snprintf(line + n, sizeof line - n, ".%03ldZ ", ts.tv_nsec / 1000000);
+	size_t n = rfc3339(&ts, 3, line, sizeof line);
+	line[n++] = ' ';
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);

@@ -46,11 +46,8 @@ static int pidfd_open(pid_t pid) { return syscall(SYS_pidfd_open, pid, 0); }
 static void now_rfc3339(char *out, size_t len)
 {
 	struct timespec ts;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, len - n, ".%09ldZ", ts.tv_nsec);
+	rfc3339(&ts, 9, out, len);
 }
 
 static void remove_state_dir(const char *dir)
