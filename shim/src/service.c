@@ -687,15 +687,6 @@ static int decode_exec(const uint8_t *data, size_t len, struct exec_req *r)
 	return ret;
 }
 
-static int write_file(const char *path, const uint8_t *data, size_t len)
-{
-	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return fail(errno, "open `%s`", path);
-	int r = write_all(fd, data, len);
-	return r < 0 ? fail(-r, "write `%s`", path) : 0;
-}
-
 /* (L) Checks and adds the exec; its process spec is written under the lock, so two Execs of one
  * id cannot overwrite each other's. */
 static int add_exec(const struct exec_req *rq)
@@ -713,7 +704,7 @@ static int add_exec(const struct exec_req *rq)
 		return status(RPC_INVALID_ARGUMENT, "exec %s: process spec is required", rq->exec_id);
 	/* The spec is JSON (types.containerd.io/opencontainers/runtime-spec/1/Process); the runtime parses it. */
 	cleanup_free char *spec = xasprintf("%s/exec-%s.json", t->bundle, rq->exec_id);
-	if (write_file(spec, rq->spec.value, rq->spec.len) < 0)
+	if (write_file_atomic(spec, (const char *)rq->spec.value, rq->spec.len, 0644) < 0)
 		return RPC_UNKNOWN;
 	struct proc *p = proc_new(t, rq->exec_id, (const char *[3]){ rq->in, rq->out, rq->err }, rq->terminal);
 	p->next = t->execs;
@@ -1055,7 +1046,7 @@ static int h_update(const uint8_t *data, size_t len, pb_buf *resp)
 	static atomic_uint seq;
 	cleanup_free char *file = xasprintf("%s/resources-%d-%lld-%u.json", h.t->bundle, (int)getpid(),
 					    (long long)(now_unix_ns() / 1000000), atomic_fetch_add(&seq, 1));
-	if (write_file(file, resources.value, resources.len) < 0)
+	if (write_file_atomic(file, (const char *)resources.value, resources.len, 0644) < 0)
 		return RPC_UNKNOWN;
 	r = runtime_update(&h.t->rt, h.t->id, file);
 	unlink(file);
