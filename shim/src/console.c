@@ -1,5 +1,6 @@
 #include "console.h"
 
+#include "clock.h"
 #include "shim.h"
 
 #include <fcntl.h>
@@ -49,18 +50,11 @@ void console_socket_close(struct console_socket *s)
 	free(move_ptr(&s->path));
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* poll for POLLIN until the deadline: 0, or -ETIMEDOUT */
 static int wait_readable(int fd, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = deadline - monotonic_ms();
+		int64_t left = deadline - mono_ms();
 		if (left <= 0) {
 			fail(0, "timed out waiting for console master");
 			return -ETIMEDOUT;
@@ -103,7 +97,7 @@ static int recv_master(int conn)
 
 int console_socket_receive(struct console_socket *s, int timeout_ms)
 {
-	int64_t deadline = monotonic_ms() + timeout_ms;
+	int64_t deadline = mono_ms() + timeout_ms;
 	cleanup_close int conn = -1;
 	while (conn < 0) {
 		int r = wait_readable(s->fd, deadline);

@@ -1,4 +1,5 @@
 #include "events.h"
+#include "clock.h"
 #include "shim.h"
 #include "ttrpc.h"
 
@@ -47,17 +48,6 @@ static void event_free(struct event *e)
 	free(e->type_url);
 	pb_buf_free(&e->value);
 	free(e);
-}
-
-static void deadline_after(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
 }
 
 static void sleep_ms(int ms)
@@ -199,8 +189,7 @@ void events_publish(const char *ns, const char *topic, const char *type, const p
 
 void events_flush(int timeout_ms)
 {
-	struct timespec deadline;
-	deadline_after(&deadline, timeout_ms);
+	struct timespec deadline = deadline_after(CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&q.lock);
 	/* Events published meanwhile do not hold the caller up: the head has the lowest number. */
 	uint64_t last = q.next_seq - 1;

@@ -3,6 +3,7 @@
  * service_task_count() is called with the mutex held, so that a Create counted there and the
  * decision to exit can never cross: it must not wait for anything that calls into this file. */
 #include "lifecycle.h"
+#include "clock.h"
 #include "service.h"
 #include "shim.h"
 
@@ -27,13 +28,6 @@ static struct {
 	int grace_ms;
 	void (*on_exit)(void);
 } lc = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int refuse(void)
 {

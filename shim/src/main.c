@@ -1,5 +1,6 @@
 /* berth-shim: containerd's runtime v2 shim contract. `start` and `delete` are what a daemon runs;
  * `start` forks the long-lived shim that serves a group of tasks when none is serving yet. */
+#include "clock.h"
 #include "events.h"
 #include "exitfile.h"
 #include "json.h"
@@ -165,13 +166,6 @@ static int try_lock(const char *path)
 		return fail(errno, "create `%s`", path);
 	break_stale_lock(path);
 	return 0;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* An exclusive lock file (O_EXCL create, owner pid inside) serialises concurrent `start` runs of

@@ -5,6 +5,7 @@
  * proto/containerd/runtime/v2/task/shim.proto and proto/containerd/api/events/task.proto. */
 #include "service.h"
 
+#include "clock.h"
 #include "events.h"
 #include "exitfile.h"
 #include "json.h"
@@ -734,14 +735,7 @@ static int h_exec(const uint8_t *data, size_t len, pb_buf *resp)
  * until *cancelled (NULL: never). */
 static bool wait_exit(struct proc *p, int timeout_ms, const bool *cancelled)
 {
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
+	struct timespec deadline = deadline_after(CLOCK_MONOTONIC, timeout_ms);
 	while (!p->exited && !p->removed && !(cancelled && *cancelled)) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&proc_changed, &proc_lock);

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "clock.h"
 #include "util.h"
 
 #define HEADER_SIZE 10
@@ -38,26 +39,6 @@ static struct header parse_header(const uint8_t h[HEADER_SIZE])
 		.type = h[8],
 		.flags = h[9],
 	};
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec realtime_after(int ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
 }
 
 static int spawn(void *(*fn)(void *), void *arg, pthread_t *joinable)
@@ -781,7 +762,7 @@ void ttrpc_close_all(int timeout_ms)
 {
 	/* Real time, as pthread_mutex_timedlock takes it (pthread_mutex_clocklock would escape
 	 * ThreadSanitizer, which does not intercept it). */
-	struct timespec until = realtime_after(timeout_ms > 0 ? timeout_ms : 0);
+	struct timespec until = deadline_after(CLOCK_REALTIME, timeout_ms > 0 ? timeout_ms : 0);
 	await_replies(&until);
 	pthread_mutex_lock(&srv.lock);
 	size_t n = 0;
