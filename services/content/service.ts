@@ -40,8 +40,6 @@ export interface ContentWriter {
 
 /** Content metadata per namespace, over the shared blob store. */
 export class ContentService {
-  private readonly locks = new Set<string>();
-
   constructor(
     private readonly meta: Metadata,
     readonly blobs: BlobStore,
@@ -126,7 +124,7 @@ export class ContentService {
 
   async abort(namespace: string, ref: string): Promise<void> {
     validateKey('ingest ref', ref);
-    if (this.locks.has(lockKey(namespace, ref))) throw unavailable(`ref "${ref}" is locked by an active writer; retry later`);
+    if (this.blobs.holder(namespace, ref)) throw unavailable(`ref "${ref}" is locked by an active writer; retry later`);
     await this.blobs.abort(namespace, ref);
   }
 
@@ -149,20 +147,8 @@ export class ContentService {
     if (lease && !this.meta.db.prepare('SELECT 1 FROM leases WHERE namespace = ? AND id = ?').get(namespace, lease)) {
       throw notFound(`lease ${lease}`);
     }
-    const key = lockKey(namespace, ref);
-    if (this.locks.has(key)) throw unavailable(`ref "${ref}" is locked by another writer; retry later`);
-    this.locks.add(key);
-    let ingest: Ingest;
-    try {
-      ingest = await this.blobs.openIngest(namespace, ref, total, expected);
-    } catch (err) {
-      this.locks.delete(key);
-      throw err;
-    }
-    const release = async (): Promise<void> => {
-      if (!this.locks.delete(key)) return;
-      await ingest.close();
-    };
+    const ingest = await this.blobs.openIngest(namespace, ref, total, expected);
+    const release = (): Promise<void> => ingest.close();
     return {
       ingest,
       release,
@@ -201,10 +187,6 @@ export class ContentService {
       throw err;
     }
   }
-}
-
-function lockKey(namespace: string, ref: string): string {
-  return `${namespace}\0${ref}`;
 }
 
 async function* once(chunk: Buffer): AsyncIterable<Buffer> {

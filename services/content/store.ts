@@ -42,7 +42,8 @@ export class BlobStore {
   readonly ingestDir: string;
   /** Blobs renamed into place whose metadata row is not written yet: GC must not sweep them. */
   private readonly committing = new Set<string>();
-  private readonly claimed = new Set<string>();
+  /** Ingest dirs held by a writer (openIngest until its Ingest closes) or by the collector. */
+  private readonly claimed = new Map<string, 'writer' | 'collector'>();
   /** Small blobs by digest, least recently used first. */
   private readonly small = new Map<string, Buffer>();
   private smallBytes = 0;
@@ -164,7 +165,10 @@ export class BlobStore {
   /** Opens (or resumes) the ingest for ref; the caller holds the ref's lock. */
   async openIngest(namespace: string, ref: string, total: number, expected: string): Promise<Ingest> {
     const dir = this.ingestPath(namespace, ref);
-    if (!this.claim(dir)) throw unavailable(`ingest ref "${ref}" is being garbage collected; retry`);
+    const holder = this.claimed.get(dir);
+    if (holder === 'writer') throw unavailable(`ref "${ref}" is locked by another writer; retry later`);
+    if (holder === 'collector') throw unavailable(`ingest ref "${ref}" is being garbage collected; retry`);
+    this.claimed.set(dir, 'writer');
     try {
       return await this.openClaimed(dir, namespace, ref, total, expected);
     } catch (err) {
@@ -185,7 +189,8 @@ export class BlobStore {
       const dir = join(this.ingestDir, name);
       const status = await readIngest(dir);
       const updatedAt = status?.updatedAt ?? (await stat(dir).catch(() => undefined))?.mtimeMs;
-      if (updatedAt === undefined || updatedAt >= before || !this.claim(dir)) continue;
+      if (updatedAt === undefined || updatedAt >= before || this.claimed.has(dir)) continue;
+      this.claimed.set(dir, 'collector');
       idle.push(status ? { dir, namespace: status.namespace, ref: status.ref } : { dir });
     }
     return idle;
@@ -199,11 +204,9 @@ export class BlobStore {
     }
   }
 
-  /** A writer (from openIngest until its Ingest closes) or the collector holds the ingest dir. */
-  private claim(dir: string): boolean {
-    if (this.claimed.has(dir)) return false;
-    this.claimed.add(dir);
-    return true;
+  /** Who holds ref's ingest, if anyone. */
+  holder(namespace: string, ref: string): 'writer' | 'collector' | undefined {
+    return this.claimed.get(this.ingestPath(namespace, ref));
   }
 
   unclaim(dir: string): void {
@@ -261,6 +264,7 @@ export class Ingest {
   private hash: Hash;
   offset = 0;
   updatedAt = Date.now();
+  private closed = false;
 
   constructor(
     private readonly store: BlobStore,
@@ -360,7 +364,10 @@ export class Ingest {
     return { digest, done };
   }
 
+  /** Releases the ingest's file and its claim; later calls do nothing. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.file.close().catch(() => undefined);
     this.store.unclaim(this.dir);
   }
