@@ -251,25 +251,19 @@ static void *copy_main(void *arg)
 	return NULL;
 }
 
-static int open_fifo(const char *path, int flags, int *fd)
-{
-	*fd = open(path, flags | O_NONBLOCK | O_CLOEXEC);
-	return *fd < 0 ? fail(errno, "open `%s`", path) : 0;
-}
-
 static int open_fifos(struct console_io *c, const struct stdio_paths *paths)
 {
 	int r = 0;
 	if (paths->out && *paths->out) {
-		r = open_fifo(paths->out, O_RDONLY, &c->guard);
+		r = fifo_open(paths->out, O_RDONLY, &c->guard);
 		if (r == 0)
-			r = open_fifo(paths->out, O_WRONLY, &c->out);
+			r = fifo_open(paths->out, O_WRONLY, &c->out);
 	}
 	if (r == 0 && paths->in && *paths->in) {
-		r = open_fifo(paths->in, O_RDONLY, &c->in);
+		r = fifo_open(paths->in, O_RDONLY, &c->in);
 		/* A writer of our own keeps the FIFO from reading EOF before the client connects. */
 		if (r == 0)
-			r = open_fifo(paths->in, O_WRONLY, &c->keeper);
+			r = fifo_open(paths->in, O_WRONLY, &c->keeper);
 	}
 	return r;
 }

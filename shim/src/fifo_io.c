@@ -11,7 +11,7 @@ static void close_fd(int *fd)
 }
 
 /* Without O_NONBLOCK, opening a FIFO waits for its peer. */
-static int open_fifo(const char *path, int flags, int *fd)
+int fifo_open(const char *path, int flags, int *fd)
 {
 	*fd = open(path, flags | O_NONBLOCK | O_CLOEXEC);
 	return *fd < 0 ? fail(errno, "open `%s`", path) : 0;
@@ -36,9 +36,9 @@ static int open_stdin(struct fifo_io *io, const char *path)
 {
 	if (!path || !*path)
 		return open_null(O_RDONLY, &io->runtime[0]);
-	int r = open_fifo(path, O_RDONLY, &io->runtime[0]);
+	int r = fifo_open(path, O_RDONLY, &io->runtime[0]);
 	if (r == 0)
-		r = open_fifo(path, O_WRONLY, &io->stdin_keeper);
+		r = fifo_open(path, O_WRONLY, &io->stdin_keeper);
 	return r < 0 ? r : set_blocking(io->runtime[0], path);
 }
 
@@ -46,9 +46,9 @@ static int open_output(struct fifo_io *io, int i, const char *path)
 {
 	if (!path || !*path)
 		return open_null(O_WRONLY, &io->runtime[i]);
-	int r = open_fifo(path, O_RDONLY, &io->guards[i - 1]);
+	int r = fifo_open(path, O_RDONLY, &io->guards[i - 1]);
 	if (r == 0)
-		r = open_fifo(path, O_WRONLY, &io->runtime[i]);
+		r = fifo_open(path, O_WRONLY, &io->runtime[i]);
 	return r < 0 ? r : set_blocking(io->runtime[i], path);
 }
 

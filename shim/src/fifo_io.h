@@ -28,3 +28,5 @@ int fifo_io_open(struct fifo_io *io, const struct stdio_paths *paths);
 void fifo_io_release(struct fifo_io *io);
 void fifo_io_close_stdin(struct fifo_io *io);
 void fifo_io_close(struct fifo_io *io);
+/* One end of the FIFO at `path`, O_NONBLOCK | O_CLOEXEC, without waiting for the other: 0 or -errno. */
+int fifo_open(const char *path, int flags, int *fd);
