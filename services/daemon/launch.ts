@@ -11,8 +11,9 @@ import { Script } from 'node:vm';
  *
  * The cache is written beside the bundle a second after a start that had none (or had one V8
  * refused: it checks the source and V8's version and flags): by then berthd serves, so the cache
- * holds the functions a start compiles, and even a short-lived berthd leaves one behind. It is only ever an optimisation: any failure to read or write it is ignored. It lives
- * in the package directory, as root-owned as the bundle whose code it stands for.
+ * holds the functions a start compiles, and even a short-lived berthd leaves one behind. It is
+ * only ever an optimisation: any failure to read or write it is ignored. It lives in the package
+ * directory, as root-owned as the bundle whose code it stands for.
  */
 const CACHE_AFTER_MS = 1000;
 
