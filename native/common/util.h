@@ -1,4 +1,5 @@
-/* Shared by berth-runtime and berth-shim: the error slot, scope cleanup, small file and string utilities. */
+/* Shared by berth-runtime and berth-shim: the error slot, scope cleanup, small file and string
+ * utilities. */
 #pragma once
 
 #include <errno.h>
