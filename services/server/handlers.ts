@@ -24,18 +24,10 @@ export interface BidiCall extends AsyncIterable<Message> {
 }
 export type BidiStream = (call: BidiCall, ctx: CallContext) => Promise<void>;
 
-/** A failure as the status it is sent as. */
-export interface CallStatus {
-  code: number;
-  message: string;
-}
-
 interface HandlerBase {
   /** "Service/Method", for logs. */
   readonly name: string;
   readonly log: Logger;
-  /** Maps a thrown value to its status and logs it. */
-  readonly fail: (err: unknown) => CallStatus;
 }
 
 export type MethodHandler =
@@ -53,17 +45,10 @@ export interface HandlerKit {
 }
 
 export function handlerKit(log: Logger): HandlerKit {
-  const failFor =
-    (name: string) =>
-    (err: unknown): CallStatus => {
-      const berr = toBerthError(err);
-      (berr.code === 'INTERNAL' ? log.error : log.debug)('call failed', { method: name, code: berr.grpcCode, error: berr.message });
-      return { code: berr.grpcCode, message: berr.message };
-    };
   return {
-    unary: (name, fn) => ({ kind: 'unary', name, fn, log, fail: failFor(name) }),
-    serverStream: (name, fn) => ({ kind: 'serverStream', name, fn, log, fail: failFor(name) }),
-    bidi: (name, fn) => ({ kind: 'bidi', name, fn, log, fail: failFor(name) }),
+    unary: (name, fn) => ({ kind: 'unary', name, fn, log }),
+    serverStream: (name, fn) => ({ kind: 'serverStream', name, fn, log }),
+    bidi: (name, fn) => ({ kind: 'bidi', name, fn, log }),
   };
 }
 
@@ -80,11 +65,28 @@ export function h2Start(handler: MethodHandler): GrpcMethod['start'] {
       log.trace('call cancelled', { method: name });
       return;
     }
-    const status = handler.fail(err);
-    call.end(status.code, status.message);
+    const berr = toBerthError(err);
+    (berr.code === 'INTERNAL' ? log.error : log.debug)('call failed', { method: name, code: berr.grpcCode, error: berr.message });
+    call.end(berr.grpcCode, berr.message);
   };
-  const ok = (call: GrpcCall): void => call.end(Status.OK, '');
   const context = (call: GrpcCall): CallContext => contextFromCallMetadata(call.metadata, () => call.signal);
+  /** Server-streaming and bidi calls alike: OK when the handler's promise resolves. */
+  const streaming =
+    (run: (call: GrpcCall, request: Message | undefined) => Promise<void>): GrpcMethod['start'] =>
+    (call, request) => {
+      log.trace('call', { method: name });
+      let result: Promise<void>;
+      try {
+        result = run(call, request);
+      } catch (err) {
+        failed(call, err);
+        return;
+      }
+      result.then(
+        () => call.end(Status.OK, ''),
+        (err: unknown) => failed(call, err),
+      );
+    };
   switch (handler.kind) {
     case 'unary': {
       const fn = handler.fn;
@@ -109,38 +111,11 @@ export function h2Start(handler: MethodHandler): GrpcMethod['start'] {
     }
     case 'serverStream': {
       const fn = handler.fn;
-      return (call, request) => {
-        log.trace('call', { method: name });
-        const send = (msg: Message): Promise<void> => call.send(msg);
-        let result: Promise<void>;
-        try {
-          result = fn(request ?? {}, context(call), send);
-        } catch (err) {
-          failed(call, err);
-          return;
-        }
-        result.then(
-          () => ok(call),
-          (err: unknown) => failed(call, err),
-        );
-      };
+      return streaming((call, request) => fn(request ?? {}, context(call), (msg) => call.send(msg)));
     }
     case 'bidi': {
       const fn = handler.fn;
-      return (call) => {
-        log.trace('call', { method: name });
-        let result: Promise<void>;
-        try {
-          result = fn(call, context(call));
-        } catch (err) {
-          failed(call, err);
-          return;
-        }
-        result.then(
-          () => ok(call),
-          (err: unknown) => failed(call, err),
-        );
-      };
+      return streaming((call) => fn(call, context(call)));
     }
   }
 }
