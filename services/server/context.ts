@@ -26,23 +26,27 @@ function checkNamespace(namespace: string): string {
   return namespace;
 }
 
+/** What the context is read from: the h2 server's GrpcCall. */
+interface CallSource {
+  readonly metadata: CallMetadata;
+  /** Made on first use (an AbortController per call costs): read through, not copied. */
+  readonly signal: AbortSignal;
+}
+
 /**
- * Malformed headers are refused up front; a missing namespace only where a service needs one.
- * The signal is made on first use (see handlers.ts).
+ * The context of a call. Malformed headers are refused up front; a missing namespace only where a
+ * service needs one.
  */
-function makeContext(namespace: string | undefined, lease: string | undefined, signal: () => AbortSignal): CallContext {
+export function callContext(call: CallSource): CallContext {
+  const namespace = mapHeader(call.metadata, NAMESPACE_HEADER);
+  const lease = mapHeader(call.metadata, LEASE_HEADER);
   return {
     namespace: namespace === undefined ? undefined : checkNamespace(namespace),
     lease: lease ? validateLeaseId(lease) : undefined,
     get signal() {
-      return signal();
+      return call.signal;
     },
   };
-}
-
-/** The context of a call. */
-export function contextFromCallMetadata(metadata: CallMetadata, signal: () => AbortSignal): CallContext {
-  return makeContext(mapHeader(metadata, NAMESPACE_HEADER), mapHeader(metadata, LEASE_HEADER), signal);
 }
 
 export function requireNamespace(ctx: CallContext): string {

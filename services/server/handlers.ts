@@ -1,7 +1,7 @@
 import { toBerthError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Message } from './protos.js';
-import { contextFromCallMetadata, type CallContext } from './context.js';
+import { callContext, type CallContext } from './context.js';
 import type { GrpcCall, GrpcMethod } from './h2/call.js';
 import { Status } from './h2/status.js';
 
@@ -69,7 +69,6 @@ export function h2Start(handler: MethodHandler): GrpcMethod['start'] {
     (berr.code === 'INTERNAL' ? log.error : log.debug)('call failed', { method: name, code: berr.grpcCode, error: berr.message });
     call.end(berr.grpcCode, berr.message);
   };
-  const context = (call: GrpcCall): CallContext => contextFromCallMetadata(call.metadata, () => call.signal);
   /** Server-streaming and bidi calls alike: OK when the handler's promise resolves. */
   const streaming =
     (run: (call: GrpcCall, request: Message | undefined) => Promise<void>): GrpcMethod['start'] =>
@@ -99,7 +98,7 @@ export function h2Start(handler: MethodHandler): GrpcMethod['start'] {
         };
         let result: Promise<Message> | Message;
         try {
-          result = fn(request ?? {}, context(call));
+          result = fn(request ?? {}, callContext(call));
         } catch (err) {
           failed(call, err);
           return;
@@ -111,11 +110,11 @@ export function h2Start(handler: MethodHandler): GrpcMethod['start'] {
     }
     case 'serverStream': {
       const fn = handler.fn;
-      return streaming((call, request) => fn(request ?? {}, context(call), (msg) => call.send(msg)));
+      return streaming((call, request) => fn(request ?? {}, callContext(call), (msg) => call.send(msg)));
     }
     case 'bidi': {
       const fn = handler.fn;
-      return streaming((call) => fn(call, context(call)));
+      return streaming((call) => fn(call, callContext(call)));
     }
   }
 }
