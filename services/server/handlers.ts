@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { Message } from './protos.js';
 import { callContext, type CallContext } from './context.js';
 import type { GrpcCall, GrpcMethod } from './h2/call.js';
-import { Status } from './h2/status.js';
+import { Code } from '../ttrpc/status.js';
 
 /**
  * The in-process services' side of gRPC: handlers take decoded messages and a CallContext (the
@@ -82,7 +82,7 @@ export function h2Start(handler: MethodHandler): GrpcMethod['start'] {
         return;
       }
       result.then(
-        () => call.end(Status.OK, ''),
+        () => call.end(Code.OK, ''),
         (err: unknown) => failed(call, err),
       );
     };

@@ -5,7 +5,8 @@
 import type { Message } from '../protos.js';
 import { ErrorCode } from './frames.js';
 import type { H2Stream, StreamHandler } from './stream.js';
-import { GrpcStatusError, OK_TRAILERS, RESPONSE_HEADERS, Status, trailers, trailersOnly } from './status.js';
+import { Code } from '../../ttrpc/status.js';
+import { GrpcStatusError, OK_TRAILERS, RESPONSE_HEADERS, trailers, trailersOnly } from './status.js';
 
 /** containerd's limit, which ctr also sets: 16 MiB each way. */
 export const MAX_MESSAGE = 16 << 20;
@@ -115,7 +116,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
         }
         if (flags !== 0) {
           this.fail(
-            flags === 1 ? Status.UNIMPLEMENTED : Status.INTERNAL,
+            flags === 1 ? Code.UNIMPLEMENTED : Code.INTERNAL,
             flags === 1
               ? 'compressed messages are not supported: berthd offers no grpc-accept-encoding, send messages uncompressed'
               : `invalid message flags 0x${flags.toString(16)}`,
@@ -123,7 +124,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
           return;
         }
         if (length > MAX_MESSAGE) {
-          this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs. ${MAX_MESSAGE})`);
+          this.fail(Code.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs. ${MAX_MESSAGE})`);
           return;
         }
         if (n - pos >= length) {
@@ -151,7 +152,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
   onEnd(): void {
     if (this.finished) return;
     if (this.bodyLeft >= 0 || this.prefixHave > 0) {
-      this.fail(Status.INTERNAL, 'the request ended inside a message');
+      this.fail(Code.INTERNAL, 'the request ended inside a message');
       return;
     }
     if (this.method.requestStream) {
@@ -160,14 +161,14 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
       return;
     }
     if (this.request === undefined) {
-      this.fail(Status.INTERNAL, 'the request carried no message');
+      this.fail(Code.INTERNAL, 'the request carried no message');
       return;
     }
     let request: Message;
     try {
       request = this.method.decode(this.request);
     } catch (e) {
-      this.fail(Status.INTERNAL, `cannot parse the request message: ${errorMessage(e)}`);
+      this.fail(Code.INTERNAL, `cannot parse the request message: ${errorMessage(e)}`);
       return;
     }
     this.request = undefined;
@@ -175,7 +176,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
   }
 
   onReset(code: number): void {
-    this.cancel(new GrpcStatusError(Status.CANCELLED, code === ErrorCode.CANCEL || code === ErrorCode.NO_ERROR ? 'the client cancelled the call' : `the stream was reset (HTTP/2 error ${code})`));
+    this.cancel(new GrpcStatusError(Code.CANCELLED, code === ErrorCode.CANCEL || code === ErrorCode.NO_ERROR ? 'the client cancelled the call' : `the stream was reset (HTTP/2 error ${code})`));
   }
 
   onDrain(): void {
@@ -190,7 +191,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
   private message(body: Buffer): void {
     if (!this.method.requestStream) {
       if (this.request !== undefined) {
-        this.fail(Status.INTERNAL, 'more than one request message for a method that takes one');
+        this.fail(Code.INTERNAL, 'more than one request message for a method that takes one');
         return;
       }
       this.request = body;
@@ -226,7 +227,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
       try {
         return Promise.resolve({ value: this.method.decode(body), done: false });
       } catch (e) {
-        const err = new GrpcStatusError(Status.INTERNAL, `cannot parse a request message: ${errorMessage(e)}`);
+        const err = new GrpcStatusError(Code.INTERNAL, `cannot parse a request message: ${errorMessage(e)}`);
         return Promise.reject(err);
       }
     }
@@ -250,9 +251,9 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
    * when they have taken it (back-pressure); rejects once the call is over.
    */
   send(message: Message): Promise<void> {
-    if (this.finished) return Promise.reject(this.cancelReason ?? new GrpcStatusError(Status.CANCELLED, 'the call has ended'));
+    if (this.finished) return Promise.reject(this.cancelReason ?? new GrpcStatusError(Code.CANCELLED, 'the call has ended'));
     const body = this.encode(message);
-    if (body === undefined) return Promise.reject(this.cancelReason ?? new GrpcStatusError(Status.INTERNAL, 'the call has ended'));
+    if (body === undefined) return Promise.reject(this.cancelReason ?? new GrpcStatusError(Code.INTERNAL, 'the call has ended'));
     this.writeMessage(body);
     if (!this.stream.backlogged) return RESOLVED;
     return new Promise((resolve, reject) => {
@@ -271,7 +272,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
       return;
     }
     this.writeMessage(body);
-    this.end(Status.OK, '');
+    this.end(Code.OK, '');
   }
 
   /** Ends the call with a status (Trailers-Only if nothing was sent). */
@@ -289,11 +290,11 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
     try {
       body = this.method.encode(message);
     } catch (e) {
-      this.fail(Status.INTERNAL, `cannot serialise the response: ${errorMessage(e)}`);
+      this.fail(Code.INTERNAL, `cannot serialise the response: ${errorMessage(e)}`);
       return undefined;
     }
     if (body.length > MAX_MESSAGE) {
-      this.fail(Status.RESOURCE_EXHAUSTED, `Sent message larger than max (${body.length} vs. ${MAX_MESSAGE})`);
+      this.fail(Code.RESOURCE_EXHAUSTED, `Sent message larger than max (${body.length} vs. ${MAX_MESSAGE})`);
       return undefined;
     }
     return body;
@@ -313,7 +314,7 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
     try {
       this.method.start(this, request);
     } catch (e) {
-      this.fail(Status.INTERNAL, errorMessage(e));
+      this.fail(Code.INTERNAL, errorMessage(e));
     }
   }
 
@@ -332,9 +333,9 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
       this.finished = true;
       this.stream.reset(ErrorCode.CANCEL);
     } else {
-      this.end(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+      this.end(Code.DEADLINE_EXCEEDED, 'Deadline exceeded');
     }
-    this.abort(new GrpcStatusError(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+    this.abort(new GrpcStatusError(Code.DEADLINE_EXCEEDED, 'Deadline exceeded'));
   }
 
   /** The client went away: nothing more is sent; the handler's signal and pending calls fail. */

@@ -9,7 +9,8 @@ import { listenUnix } from '../listen.js';
 import { GrpcCall, type CallMetadata, type GrpcMethod } from './call.js';
 import { Connection, DEFAULT_CONNECTION_OPTIONS, type ConnectionOptions, type RequestHandler } from './connection.js';
 import type { H2Stream } from './stream.js';
-import { isGrpcContentType, parseTimeout, Status, trailersOnly } from './status.js';
+import { Code } from '../../ttrpc/status.js';
+import { isGrpcContentType, parseTimeout, trailersOnly } from './status.js';
 
 export class GrpcServer implements RequestHandler {
   private listener: net.Server | undefined;
@@ -88,16 +89,16 @@ export class GrpcServer implements RequestHandler {
       }
     }
     if (listSize > this.options.maxHeaderListSize) {
-      return refuse(stream, Status.RESOURCE_EXHAUSTED, `request headers of ${listSize} bytes exceed ${this.options.maxHeaderListSize}`);
+      return refuse(stream, Code.RESOURCE_EXHAUSTED, `request headers of ${listSize} bytes exceed ${this.options.maxHeaderListSize}`);
     }
-    if (method !== 'POST') return refuse(stream, Status.INTERNAL, `HTTP method ${method} is not POST`, 405);
-    if (!isGrpcContentType(contentType)) return refuse(stream, Status.INTERNAL, `content-type "${contentType}" is not gRPC's`, 415);
+    if (method !== 'POST') return refuse(stream, Code.INTERNAL, `HTTP method ${method} is not POST`, 405);
+    if (!isGrpcContentType(contentType)) return refuse(stream, Code.INTERNAL, `content-type "${contentType}" is not gRPC's`, 415);
     const target = this.methods.get(path);
-    if (target === undefined) return refuse(stream, Status.UNIMPLEMENTED, `The server does not implement the method ${path}`);
+    if (target === undefined) return refuse(stream, Code.UNIMPLEMENTED, `The server does not implement the method ${path}`);
     let timeoutMs: number | undefined;
     if (timeout !== undefined) {
       timeoutMs = parseTimeout(timeout);
-      if (timeoutMs === undefined) return refuse(stream, Status.INTERNAL, `malformed grpc-timeout "${timeout}"`);
+      if (timeoutMs === undefined) return refuse(stream, Code.INTERNAL, `malformed grpc-timeout "${timeout}"`);
     }
     const call = new GrpcCall(stream, target, path, metadata ?? NO_METADATA, timeoutMs);
     if (target.requestStream) call.startStreaming();

@@ -1,20 +1,10 @@
 /**
- * gRPC status on the wire (the gRPC HTTP/2 protocol spec): codes, the response header and trailer
- * blocks (precomputed where they never change), grpc-message percent-encoding and grpc-timeout.
+ * gRPC status on the wire (the gRPC HTTP/2 protocol spec): the response header and trailer blocks
+ * (precomputed where they never change), grpc-message percent-encoding and grpc-timeout. The codes
+ * are ttrpc's Code: the same gRPC numbers, already spelled out without loading grpc-js.
  */
+import { Code } from '../../ttrpc/status.js';
 import { encodeHeaders } from './hpack.js';
-
-export const Status = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-} as const;
 
 /** A call ended by the transport (cancelled, deadline, limits): what pending sends reject with. */
 export class GrpcStatusError extends Error {
@@ -36,13 +26,13 @@ const OK_TRAILERS_ONLY = encodeHeaders([[':status', '200'], CONTENT_TYPE, ['grpc
 
 /** Trailers ending a call that has sent its response headers. */
 export function trailers(code: number, message: string): Buffer {
-  if (code === Status.OK && message === '') return OK_TRAILERS;
+  if (code === Code.OK && message === '') return OK_TRAILERS;
   return encodeHeaders(statusFields(code, message));
 }
 
 /** A Trailers-Only response: the call fails (or ends empty) before any message. */
 export function trailersOnly(code: number, message: string, httpStatus = 200): Buffer {
-  if (code === Status.OK && message === '' && httpStatus === 200) return OK_TRAILERS_ONLY;
+  if (code === Code.OK && message === '' && httpStatus === 200) return OK_TRAILERS_ONLY;
   return encodeHeaders([[':status', String(httpStatus)], CONTENT_TYPE, ...statusFields(code, message)]);
 }
 
