@@ -22,20 +22,21 @@ export async function startServer(address: string, services: RegisteredService[]
   await mkdir(dirname(address), { recursive: true, mode: 0o700 });
   // A socket left by a killed daemon would make bind fail with EADDRINUSE.
   await rm(address, { force: true });
-  const shutdown = await listen(address, services, log);
+  const server = new GrpcServer(h2Methods(services), log.child({ component: 'h2' }));
+  await server.listen(address);
   await chmod(address, 0o660);
   log.info('serving', { address });
   return {
     address,
     shutdown: async (graceMs) => {
-      await shutdown(graceMs);
+      if (!(await server.shutdown(graceMs))) log.warn('in-flight calls did not finish in time; closed them', { graceMs });
       await rm(address, { force: true });
     },
   };
 }
 
 /** The h2 server's routes: every method of every registered service that has a handler. */
-export function h2Methods(services: RegisteredService[]): Map<string, GrpcMethod> {
+function h2Methods(services: RegisteredService[]): Map<string, GrpcMethod> {
   const methods = new Map<string, GrpcMethod>();
   for (const s of services) {
     for (const [name, def] of Object.entries(serviceDefinition(s.name))) {
@@ -54,12 +55,4 @@ export function h2Methods(services: RegisteredService[]): Map<string, GrpcMethod
     }
   }
   return methods;
-}
-
-async function listen(address: string, services: RegisteredService[], log: Logger): Promise<(graceMs: number) => Promise<void>> {
-  const server = new GrpcServer(h2Methods(services), log.child({ component: 'h2' }));
-  await server.listen(address);
-  return async (graceMs) => {
-    if (!(await server.shutdown(graceMs))) log.warn('in-flight calls did not finish in time; closed them', { graceMs });
-  };
 }

@@ -60,7 +60,6 @@ export class GrpcCall implements StreamHandler, AsyncIterable<Message> {
   constructor(
     private readonly stream: H2Stream,
     private readonly method: GrpcMethod,
-    readonly path: string,
     readonly metadata: CallMetadata,
     timeoutMs: number | undefined,
   ) {

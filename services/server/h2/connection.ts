@@ -46,7 +46,8 @@ export interface ConnectionOptions {
   maxHeaderListSize: number;
 }
 
-export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
+/** What berthd announces and enforces on every connection. */
+export const CONNECTION_OPTIONS: ConnectionOptions = {
   maxConcurrentStreams: 1000,
   streamWindow: 4 << 20,
   connectionWindow: 16 << 20,
@@ -123,8 +124,8 @@ export class Connection implements FrameSink {
     private readonly socket: Socket,
     private readonly handler: RequestHandler,
     private readonly log: Logger,
-    private readonly options: ConnectionOptions = DEFAULT_CONNECTION_OPTIONS,
-    private readonly onClosed: (conn: Connection) => void = () => undefined,
+    private readonly options: ConnectionOptions,
+    private readonly onClosed: (conn: Connection) => void,
   ) {
     this.recvWindow = options.connectionWindow;
     this.connUpdateThreshold = Math.max(1, Math.floor(options.connectionWindow / 4));
@@ -147,11 +148,6 @@ export class Connection implements FrameSink {
     if (options.connectionWindow > DEFAULT_WINDOW_SIZE) {
       this.write(windowUpdateFrame(0, options.connectionWindow - DEFAULT_WINDOW_SIZE));
     }
-  }
-
-  /** Open streams (for tests and shutdown). */
-  get streamCount(): number {
-    return this.streams.size;
   }
 
   // ---- input ----

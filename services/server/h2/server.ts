@@ -7,7 +7,7 @@ import net from 'node:net';
 import type { Logger } from '../../log.js';
 import { listenUnix } from '../listen.js';
 import { GrpcCall, type CallMetadata, type GrpcMethod } from './call.js';
-import { Connection, DEFAULT_CONNECTION_OPTIONS, type ConnectionOptions, type RequestHandler } from './connection.js';
+import { Connection, CONNECTION_OPTIONS, type RequestHandler } from './connection.js';
 import type { H2Stream } from './stream.js';
 import { Code } from '../../ttrpc/status.js';
 import { isGrpcContentType, parseTimeout, trailersOnly } from './status.js';
@@ -20,7 +20,6 @@ export class GrpcServer implements RequestHandler {
   constructor(
     private readonly methods: ReadonlyMap<string, GrpcMethod>,
     private readonly log: Logger,
-    private readonly options: ConnectionOptions = DEFAULT_CONNECTION_OPTIONS,
   ) {}
 
   /** Listens on a unix socket path (the caller removes a stale socket first). */
@@ -32,7 +31,7 @@ export class GrpcServer implements RequestHandler {
 
   /** Serves one connected socket (the listener's, or a test's). */
   accept(socket: net.Socket): Connection {
-    const conn = new Connection(socket, this, this.log, this.options, (c) => {
+    const conn = new Connection(socket, this, this.log, CONNECTION_OPTIONS, (c) => {
       this.connections.delete(c);
       if (this.connections.size === 0) for (const done of this.allClosed.splice(0)) done();
     });
@@ -88,8 +87,8 @@ export class GrpcServer implements RequestHandler {
         if (!metadata.has(name)) metadata.set(name, name.endsWith('-bin') ? Buffer.from(value.split(',')[0] as string, 'base64') : value);
       }
     }
-    if (listSize > this.options.maxHeaderListSize) {
-      return refuse(stream, Code.RESOURCE_EXHAUSTED, `request headers of ${listSize} bytes exceed ${this.options.maxHeaderListSize}`);
+    if (listSize > CONNECTION_OPTIONS.maxHeaderListSize) {
+      return refuse(stream, Code.RESOURCE_EXHAUSTED, `request headers of ${listSize} bytes exceed ${CONNECTION_OPTIONS.maxHeaderListSize}`);
     }
     if (method !== 'POST') return refuse(stream, Code.INTERNAL, `HTTP method ${method} is not POST`, 405);
     if (!isGrpcContentType(contentType)) return refuse(stream, Code.INTERNAL, `content-type "${contentType}" is not gRPC's`, 415);
@@ -100,7 +99,7 @@ export class GrpcServer implements RequestHandler {
       timeoutMs = parseTimeout(timeout);
       if (timeoutMs === undefined) return refuse(stream, Code.INTERNAL, `malformed grpc-timeout "${timeout}"`);
     }
-    const call = new GrpcCall(stream, target, path, metadata ?? NO_METADATA, timeoutMs);
+    const call = new GrpcCall(stream, target, metadata ?? NO_METADATA, timeoutMs);
     if (target.requestStream) call.startStreaming();
   }
 }
