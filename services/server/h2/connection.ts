@@ -552,7 +552,9 @@ export class Connection implements FrameSink {
   writeHeaders(id: number, block: Buffer, endStream: boolean): void {
     const end = endStream ? Flag.END_STREAM : 0;
     if (block.length <= this.peerMaxFrame) {
-      this.write(frame(FrameType.HEADERS, Flag.END_HEADERS | end, id, block));
+      // The block is usually a precomputed one (status.ts): written as is, not copied into a frame.
+      this.write(frameHeader(block.length, FrameType.HEADERS, Flag.END_HEADERS | end, id));
+      this.write(block);
       return;
     }
     let pos = 0;
