@@ -180,11 +180,3 @@ void lifecycle_shutdown(void)
 	}
 	pthread_mutex_unlock(&lc.lock);
 }
-
-bool lifecycle_exiting(void)
-{
-	pthread_mutex_lock(&lc.lock);
-	bool exiting = lc.exiting;
-	pthread_mutex_unlock(&lc.lock);
-	return exiting;
-}

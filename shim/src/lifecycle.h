@@ -17,4 +17,3 @@ int lifecycle_task_created(const char *id);
 void lifecycle_task_removed(void);
 /* Task/Shutdown: exits now when idle, ignored otherwise (as containerd's shim does). */
 void lifecycle_shutdown(void);
-bool lifecycle_exiting(void);
