@@ -49,12 +49,6 @@ static uint64_t keyed(const char *text, const char *key)
 	return 0;
 }
 
-static uint64_t keyed_file(const char *dir, const char *file, const char *key)
-{
-	cleanup_free char *text = cg_read(dir, file);
-	return text ? keyed(text, key) : 0;
-}
-
 /* Packed repeated uint64, written by hand because a zero must keep its place in the list. */
 static void put_packed(pb_buf *b, int field, const uint64_t *v, size_t n)
 {
@@ -154,9 +148,11 @@ static void v1_memory(pb_buf *m, const char *path)
 	v1_memory_entry(&mem, 36, dir, "memory.kmem.tcp");
 	pb_put_message(m, 4, &mem);
 
-	pb_put_uint(&oom, 1, keyed_file(dir, "memory.oom_control", "oom_kill_disable"));
-	pb_put_uint(&oom, 2, keyed_file(dir, "memory.oom_control", "under_oom"));
-	pb_put_uint(&oom, 3, keyed_file(dir, "memory.oom_control", "oom_kill"));
+	/* One read for its three counters, as for memory.stat above. */
+	cleanup_free char *oom_control = cg_read(dir, "memory.oom_control");
+	static const char *const oom_keys[] = {"oom_kill_disable", "under_oom", "oom_kill"};
+	for (int i = 0; i < 3; i++)
+		pb_put_uint(&oom, i + 1, oom_control ? keyed(oom_control, oom_keys[i]) : 0);
 	pb_put_message(m, 9, &oom);
 }
 
