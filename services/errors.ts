@@ -1,3 +1,5 @@
+import { Code } from './codes.js';
+
 /**
  * The closed set of failure classes Berth reports. Each maps to one gRPC status code, because
  * containerd clients branch on the code (AlreadyExists on Content.Write means "skip this blob",
@@ -16,19 +18,18 @@ export type ErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'INTERNAL';
 
-/** gRPC status code numbers (grpc/doc/statuscodes.md), the same for every client. */
 const GRPC_CODES: Record<ErrorCode, number> = {
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  INVALID_ARGUMENT: 3,
-  FAILED_PRECONDITION: 9,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  CANCELLED: 1,
-  DEADLINE_EXCEEDED: 4,
-  INTERNAL: 13,
+  NOT_FOUND: Code.NOT_FOUND,
+  ALREADY_EXISTS: Code.ALREADY_EXISTS,
+  INVALID_ARGUMENT: Code.INVALID_ARGUMENT,
+  FAILED_PRECONDITION: Code.FAILED_PRECONDITION,
+  UNAVAILABLE: Code.UNAVAILABLE,
+  UNAUTHENTICATED: Code.UNAUTHENTICATED,
+  OUT_OF_RANGE: Code.OUT_OF_RANGE,
+  UNIMPLEMENTED: Code.UNIMPLEMENTED,
+  CANCELLED: Code.CANCELLED,
+  DEADLINE_EXCEEDED: Code.DEADLINE_EXCEEDED,
+  INTERNAL: Code.INTERNAL,
 };
 
 export class BerthError extends Error {

@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { Message } from './protos.js';
 import { callContext, type CallContext } from './context.js';
 import type { GrpcCall, GrpcMethod } from './h2/call.js';
-import { Code } from '../ttrpc/status.js';
+import { Code } from '../codes.js';
 
 /**
  * The in-process services' side of gRPC: handlers take decoded messages and a CallContext (the

@@ -1,24 +1,6 @@
-/**
- * gRPC status codes as ttrpc carries them in google.rpc.Status. Spelled out here instead of
- * imported from @grpc/grpc-js so the shim, which never speaks gRPC, does not load that library.
- */
-export const Code = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-} as const;
+import { Code } from '../codes.js';
+
+export { Code };
 
 export type CodeValue = (typeof Code)[keyof typeof Code];
 

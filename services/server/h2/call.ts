@@ -5,7 +5,7 @@
 import type { Message } from '../protos.js';
 import { ErrorCode } from './frames.js';
 import type { H2Stream, StreamHandler } from './stream.js';
-import { Code } from '../../ttrpc/status.js';
+import { Code } from '../../codes.js';
 import { GrpcStatusError, OK_TRAILERS, RESPONSE_HEADERS, trailers, trailersOnly } from './status.js';
 
 /** containerd's limit, which ctr also sets: 16 MiB each way. */

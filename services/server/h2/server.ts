@@ -9,7 +9,7 @@ import { listenUnix } from '../listen.js';
 import { GrpcCall, type CallMetadata, type GrpcMethod } from './call.js';
 import { Connection, CONNECTION_OPTIONS, type RequestHandler } from './connection.js';
 import type { H2Stream } from './stream.js';
-import { Code } from '../../ttrpc/status.js';
+import { Code } from '../../codes.js';
 import { isGrpcContentType, parseTimeout, trailersOnly } from './status.js';
 
 export class GrpcServer implements RequestHandler {

@@ -3,7 +3,7 @@
  * (precomputed where they never change), grpc-message percent-encoding and grpc-timeout. The codes
  * are ttrpc's Code: the same gRPC numbers, already spelled out without loading grpc-js.
  */
-import { Code } from '../../ttrpc/status.js';
+import { Code } from '../../codes.js';
 import { encodeHeaders } from './hpack.js';
 
 /** A call ended by the transport (cancelled, deadline, limits): what pending sends reject with. */
