@@ -153,6 +153,22 @@ int mkdir_p(const char *path, mode_t mode)
 	}
 }
 
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n);
+	if (!p)
+		abort();
+	return p;
+}
+
+void *xzalloc(size_t n)
+{
+	void *p = calloc(1, n);
+	if (!p)
+		abort();
+	return p;
+}
+
 char *xstrdup(const char *s)
 {
 	char *r = strdup(s);

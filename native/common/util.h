@@ -33,6 +33,8 @@ void closedir_ptr(DIR **d);
 #define cleanup_dir __attribute__((cleanup(closedir_ptr)))
 
 static inline int move_fd(int *fd) { int r = *fd; *fd = -1; return r; }
+/* Closes *fd if open and marks it closed, for fds a structure owns. */
+static inline void close_owned(int *fd) { if (*fd >= 0) close(move_fd(fd)); }
 static inline void *move_ptr(void *pp) { void **p = pp; void *r = *p; *p = NULL; return r; }
 
 int read_file_at(int dirfd, const char *path, char **out, size_t *len);
@@ -41,6 +43,8 @@ int write_str_at(int dirfd, const char *path, const char *fmt, ...) __attribute_
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);
 int write_all(int fd, const void *buf, size_t len);
+void *xmalloc(size_t n);
+void *xzalloc(size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -133,12 +133,6 @@ struct console_io {
 	struct pending to_master, to_out;
 };
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(move_fd(fd));
-}
-
 static void put(struct console_io *c)
 {
 	pthread_mutex_lock(&c->lock);
@@ -146,12 +140,12 @@ static void put(struct console_io *c)
 	pthread_mutex_unlock(&c->lock);
 	if (!last)
 		return;
-	close_fd(&c->master);
-	close_fd(&c->in);
-	close_fd(&c->keeper);
-	close_fd(&c->out);
-	close_fd(&c->guard);
-	close_fd(&c->wake);
+	close_owned(&c->master);
+	close_owned(&c->in);
+	close_owned(&c->keeper);
+	close_owned(&c->out);
+	close_owned(&c->guard);
+	close_owned(&c->wake);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -221,7 +215,7 @@ static void *copy_main(void *arg)
 		if (p[P_IN].revents) {
 			int r = fill(c->in, &c->to_master);
 			if (r <= 0 && r != -EAGAIN)
-				close_fd(&c->in);
+				close_owned(&c->in);
 		}
 		if (p[P_MASTER].revents & (POLLOUT | POLLERR | POLLHUP) && c->to_master.len)
 			flush(c->master, &c->to_master);
@@ -235,17 +229,17 @@ static void *copy_main(void *arg)
 		if (p[P_OUT].revents) {
 			int r = flush(c->out, &c->to_out);
 			if (r < 0 && r != -EAGAIN)
-				close_fd(&c->out);
+				close_owned(&c->out);
 		}
 		if (drained) {
 			c->to_master.len = 0;
 			/* The client sees EOF once the output is delivered. */
 			if (!c->to_out.len)
-				close_fd(&c->out);
+				close_owned(&c->out);
 		}
 	}
 	pthread_mutex_lock(&c->lock);
-	close_fd(&c->master);
+	close_owned(&c->master);
 	pthread_mutex_unlock(&c->lock);
 	put(c);
 	return NULL;
@@ -319,7 +313,7 @@ int console_io_resize(struct console_io *c, unsigned width, unsigned height)
 void console_io_close_stdin(struct console_io *c)
 {
 	pthread_mutex_lock(&c->lock);
-	close_fd(&c->keeper);
+	close_owned(&c->keeper);
 	pthread_mutex_unlock(&c->lock);
 }
 

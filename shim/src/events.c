@@ -33,14 +33,6 @@ static struct {
 	char shim_id[37];
 } q = { .lock = PTHREAD_MUTEX_INITIALIZER, .tail = &q.head, .next_seq = 1 };
 
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n);
-	if (!p)
-		abort();
-	return p;
-}
-
 static void event_free(struct event *e)
 {
 	free(e->ns);

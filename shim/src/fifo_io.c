@@ -4,12 +4,6 @@
 
 #include <fcntl.h>
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(move_fd(fd));
-}
-
 /* Without O_NONBLOCK, opening a FIFO waits for its peer. */
 int fifo_open(const char *path, int flags, int *fd)
 {
@@ -68,18 +62,18 @@ int fifo_io_open(struct fifo_io *io, const struct stdio_paths *paths)
 void fifo_io_release(struct fifo_io *io)
 {
 	for (int i = 0; i < 3; i++)
-		close_fd(&io->runtime[i]);
+		close_owned(&io->runtime[i]);
 }
 
 void fifo_io_close_stdin(struct fifo_io *io)
 {
-	close_fd(&io->stdin_keeper);
+	close_owned(&io->stdin_keeper);
 }
 
 void fifo_io_close(struct fifo_io *io)
 {
 	fifo_io_release(io);
 	fifo_io_close_stdin(io);
-	close_fd(&io->guards[0]);
-	close_fd(&io->guards[1]);
+	close_owned(&io->guards[0]);
+	close_owned(&io->guards[1]);
 }

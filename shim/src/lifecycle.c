@@ -142,9 +142,7 @@ int lifecycle_reserve(const char *id)
 	}
 	lc.timer = 0;
 	unreserve(id);
-	struct reservation *r = malloc(sizeof *r);
-	if (!r)
-		abort();
+	struct reservation *r = xmalloc(sizeof *r);
 	*r = (struct reservation){ .next = lc.reservations, .id = xstrdup(id), .expires = mono_ms() + RESERVATION_MS };
 	lc.reservations = r;
 	pthread_cond_signal(&lc.wake);

@@ -127,9 +127,7 @@ static void group_hash(const char *address, const char *ns, const char *key, cha
 {
 	cleanup_free char *data = NULL;
 	size_t len = strlen(address) + strlen(ns) + strlen(key) + 2;
-	data = malloc(len + 1);
-	if (!data)
-		abort();
+	data = xmalloc(len + 1);
 	snprintf(data, len + 1, "%s%c%s%c%s", address, 0, ns, 0, key);
 	sha256_hex(data, len, out);
 }

@@ -16,17 +16,9 @@ void process_init(void)
 	pthread_condattr_destroy(&attr);
 }
 
-static void *xcalloc(size_t size)
-{
-	void *p = calloc(1, size);
-	if (!p)
-		abort();
-	return p;
-}
-
 struct task *task_new(const char *id, const char *bundle)
 {
-	struct task *t = xcalloc(sizeof *t);
+	struct task *t = xzalloc(sizeof *t);
 	t->id = xstrdup(id);
 	t->bundle = xstrdup(bundle);
 	t->refs = 1;
@@ -37,7 +29,7 @@ struct task *task_new(const char *id, const char *bundle)
  * one to the task and `t->init` stays valid for whoever holds the task. */
 struct proc *proc_new(struct task *t, const char *exec_id, const char *const stdio[3], bool terminal)
 {
-	struct proc *p = xcalloc(sizeof *p);
+	struct proc *p = xzalloc(sizeof *p);
 	p->task = t;
 	p->exec_id = xstrdup(exec_id);
 	p->stdin_path = xstrdup(stdio[0]);

@@ -60,9 +60,7 @@ static struct entry *unlink_entry(struct entry **e)
 
 static struct entry *add(pid_t pid, enum kind kind)
 {
-	struct entry *e = calloc(1, sizeof *e);
-	if (!e)
-		abort();
+	struct entry *e = xzalloc(sizeof *e);
 	e->pid = pid;
 	e->kind = kind;
 	e->next = entries;

@@ -568,9 +568,7 @@ static int h_create(const uint8_t *data, size_t len, pb_buf *resp)
 	pthread_mutex_lock(&proc_lock);
 	bool taken = task_find(rq.id) || is_creating(rq.id);
 	if (!taken) {
-		struct creating *c = malloc(sizeof *c);
-		if (!c)
-			abort();
+		struct creating *c = xmalloc(sizeof *c);
 		*c = (struct creating){ .id = xstrdup(rq.id), .next = creating };
 		creating = c;
 	}
