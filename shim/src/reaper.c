@@ -171,14 +171,14 @@ int reaper_start(void)
 	return r ? fail(r, "start the reaper thread") : 0;
 }
 
-int reaper_spawn(pid_t *pid, char *const argv[], const posix_spawn_file_actions_t *fa,
+int reaper_spawn(pid_t *pid, const char *program, char *const argv[], const posix_spawn_file_actions_t *fa,
 		 const posix_spawnattr_t *attr)
 {
 	extern char **environ;
 	/* Registered under the lock the reaper reaps with, so the child's exit cannot be mistaken
 	 * for an unclaimed one of an earlier process with the same pid. */
 	pthread_mutex_lock(&lock);
-	int r = posix_spawnp(pid, argv[0], fa, attr, argv, environ);
+	int r = posix_spawnp(pid, program, fa, attr, argv, environ);
 	if (r == 0) {
 		struct entry **stale = find(*pid);
 		if (*stale)

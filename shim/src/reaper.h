@@ -16,9 +16,9 @@ struct exit_status {
 /* Starts the reaper thread. SIGCHLD must be blocked in the caller (and so in the thread). */
 int reaper_start(void);
 
-/* posix_spawnp with argv[0] as the file, the shim's environment, and the child's exit kept for
+/* posix_spawnp of `program` with the shim's environment, and the child's exit kept for
  * reaper_wait, which the caller must call. 0 or -errno. */
-int reaper_spawn(pid_t *pid, char *const argv[], const posix_spawn_file_actions_t *fa,
+int reaper_spawn(pid_t *pid, const char *program, char *const argv[], const posix_spawn_file_actions_t *fa,
 		 const posix_spawnattr_t *attr);
 /* Blocks until `pid`, started by reaper_spawn, has exited. Without the reaper thread (a process
  * such as `berth-shim delete` that never starts it), waits for that child alone. */

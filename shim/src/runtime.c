@@ -4,6 +4,7 @@
 
 #include "json.h"
 #include "reaper.h"
+#include "sealed_exe.h"
 #include "shim.h"
 
 #include <fcntl.h>
@@ -125,9 +126,12 @@ static int spawn_and_wait(char *const argv[], const struct run_opts *o, struct e
 	if (r == 0)
 		posix_spawn_file_actions_addchdir_np(&fa, "/");
 	pid_t pid;
-	if (r == 0)
-		r = reaper_spawn(&pid, argv, &fa, &attr);
-	else
+	if (r == 0) {
+		char exe[32];
+		const char *program = sealed_exe_acquire(argv[0], exe);
+		r = reaper_spawn(&pid, program, argv, &fa, &attr);
+		sealed_exe_release();
+	} else
 		r = fail(-r, "spawn %s", argv[0]);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

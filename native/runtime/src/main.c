@@ -3,6 +3,7 @@
 #include "spec.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 
 int reexec_sealed(char **argv);
 int print_spec_template(const char *bundle);
@@ -255,6 +256,9 @@ int main(int argc, char **argv)
 				   {"systemd-cgroup", 0, O_FLAG, &g.systemd, 0}, {"criu", 0, O_STR, &criu, 0},
 				   {"help", 'h', O_FLAG, &help, 0},          {"version", 'v', O_FLAG, &version, 0},
 				   {0}};
+	/* Run from a sealed copy (see selfexe.c, and berth-shim's sealed_exe.h) the kernel names the
+	 * process after the memfd or the fd number; ps and perf should still say what it is. */
+	prctl(PR_SET_NAME, "berth-runtime");
 	int pos, code = 0;
 	int r = parse_opts(argc - 1, argv + 1, opts, &pos);
 	pos++;

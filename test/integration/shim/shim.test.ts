@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -298,6 +298,19 @@ describe.each(RUNTIMES)('berth-shim with %s', (runtime) => {
     expect((await own.client.call('State', { id: 'gd' })).status).toBe('CREATED');
     for (const [t, id] of [[own, 'gd'], [pod, 'gp']] as const) await t.client.call('Delete', { id });
     expect(await waitPidGone(pd, 30_000)).toBe(true);
+  });
+
+  it('runs the runtime from one sealed copy of its binary, which the shim holds for all its tasks', async () => {
+    const pod = { 'io.kubernetes.cri.sandbox-id': 'pod-sealed' };
+    const tasks = [await createTask('se1', ['true'], pod), await createTask('se2', ['true'], pod)];
+    // A created task's init is still the runtime, waiting for Start.
+    const exes = tasks.map((t) => ({ link: readlinkSync(`/proc/${t.pid}/exe`), ino: statSync(`/proc/${t.pid}/exe`).ino }));
+    for (const e of exes) expect(e.link).toMatch(/^\/memfd:/);
+    expect(exes[1]!.ino).toBe(exes[0]!.ino);
+    const shimPid = Number((await tasks[0]!.client.call('Connect', { id: '' })).shim_pid);
+    const held = readdirSync(`/proc/${shimPid}/fd`).map((fd) => statSync(`/proc/${shimPid}/fd/${fd}`, { throwIfNoEntry: false })?.ino);
+    expect(held).toContain(exes[0]!.ino);
+    for (const [i, t] of tasks.entries()) await t.client.call('Delete', { id: `se${i + 1}` });
   });
 
   it('never hands out a shim that is exiting: start right after the last delete, and after Shutdown', async () => {
