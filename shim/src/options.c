@@ -109,15 +109,20 @@ int options_from_any(const uint8_t *any, size_t len, struct runtime_options *o)
 	return options_from_any_fields(type_url, value, value_len, o);
 }
 
+/* Defaults are not written: options_load gives them back for a missing file, and the file would
+ * be one more inode per task (docs/shim.md, "Files per task"). */
 int options_save(const char *bundle, const struct runtime_options *o)
 {
+	cleanup_free char *path = xasprintf("%s/" BUNDLE_FILE, bundle);
+	cleanup_free char *def = default_binary();
+	if (!o->root && !strcmp(o->binary, def))
+		return unlink(path) == 0 || errno == ENOENT ? 0 : fail(errno, "remove `%s`", path);
 	cleanup_buf struct buf b = {0};
 	buf_printf(&b, "{\"binaryName\":");
 	buf_json_str(&b, o->binary);
 	buf_printf(&b, ",\"root\":");
 	buf_json_str(&b, o->root ? o->root : "");
 	buf_printf(&b, "}");
-	cleanup_free char *path = xasprintf("%s/" BUNDLE_FILE, bundle);
 	return write_file_atomic(path, b.p, b.len, 0644);
 }
 

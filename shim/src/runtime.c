@@ -11,13 +11,20 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 
 #define MAX_ARGS 24
 
 struct run_opts {
-	const int *stdio;     /* the runtime's stdin/stdout/stderr; NULL: stdout and stderr captured */
-	const char *log_file; /* --log FILE --log-format json, read back to explain a failure */
+	const int *stdio; /* the runtime's stdin/stdout/stderr; NULL: stdout and stderr captured */
+	bool log;         /* --log --log-format json into a memfd, read back to explain a failure */
 };
+
+/* The runtime's log is a memfd it gets as fd 3 (--log /proc/self/fd/3), not a file in the
+ * bundle: a file would be one more inode made and deleted per create and exec (docs/shim.md,
+ * "Files per task", says what that costs). */
+#define LOG_FD 3
+#define LOG_PATH "/proc/self/fd/3"
 
 /* The container inherits the runtime's stdio, so every fd it gets must be one we mean. */
 static int add_stdio(posix_spawn_file_actions_t *fa, const int stdio[3], int moved[3])
@@ -104,7 +111,7 @@ static void drain(int out_fd, int err_fd, struct buf *out, struct buf *err)
 	}
 }
 
-static int spawn_and_wait(char *const argv[], const struct run_opts *o, struct exit_status *st,
+static int spawn_and_wait(char *const argv[], const struct run_opts *o, int log_fd, struct exit_status *st,
 			  struct buf *out, struct buf *err)
 {
 	posix_spawn_file_actions_t fa;
@@ -123,6 +130,9 @@ static int spawn_and_wait(char *const argv[], const struct run_opts *o, struct e
 		posix_spawn_file_actions_adddup2(&fa, po[1], 1);
 		posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
 	}
+	/* After the stdio dup2s, which may read a fd 3. glibc clears close-on-exec when log_fd is 3. */
+	if (r == 0 && log_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, log_fd, LOG_FD);
 	if (r == 0)
 		posix_spawn_file_actions_addchdir_np(&fa, "/");
 	pid_t pid;
@@ -149,10 +159,12 @@ static int spawn_and_wait(char *const argv[], const struct run_opts *o, struct e
 }
 
 /* The last error-level message of a runtime's JSON log (one object per line, runc style). */
-static char *log_error_of(const char *file)
+static char *log_error_of(int log_fd)
 {
 	cleanup_free char *text = NULL;
-	if (!file || read_file_at(AT_FDCWD, file, &text, NULL) < 0)
+	char path[32];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", log_fd);
+	if (log_fd < 0 || read_file_at(AT_FDCWD, path, &text, NULL) < 0)
 		return NULL;
 	char *last = NULL;
 	char *save;
@@ -183,10 +195,10 @@ static char *trimmed(struct buf *b)
 	return n ? strndup(s, n) : NULL;
 }
 
-static int runtime_failure(char *const argv[], int argc, int cmd, const struct exit_status *st,
-			   const char *log_file, struct buf *err)
+static int runtime_failure(char *const argv[], int argc, int cmd, const struct exit_status *st, int log_fd,
+			   struct buf *err)
 {
-	cleanup_free char *why = log_error_of(log_file);
+	cleanup_free char *why = log_error_of(log_fd);
 	if (!why)
 		why = trimmed(err);
 	if (!why)
@@ -206,11 +218,12 @@ static int run(const struct runtime *rt, const char *const args[], const struct 
 	argv[argc++] = (char *)rt->binary;
 	argv[argc++] = "--root";
 	argv[argc++] = (char *)rt->root;
-	if (o->log_file) {
-		if (unlink(o->log_file) < 0 && errno != ENOENT)
-			return fail(errno, "remove `%s`", o->log_file);
+	cleanup_close int log_fd = -1;
+	if (o->log) {
+		if ((log_fd = memfd_create("runtime-log", MFD_CLOEXEC)) < 0)
+			return fail(errno, "memfd for the runtime's log");
 		argv[argc++] = "--log";
-		argv[argc++] = (char *)o->log_file;
+		argv[argc++] = LOG_PATH;
 		argv[argc++] = "--log-format";
 		argv[argc++] = "json";
 	}
@@ -221,13 +234,13 @@ static int run(const struct runtime *rt, const char *const args[], const struct 
 
 	cleanup_buf struct buf sout = {0}, serr = {0};
 	struct exit_status st;
-	int r = spawn_and_wait(argv, o, &st, &sout, &serr);
+	int r = spawn_and_wait(argv, o, log_fd, &st, &sout, &serr);
 	if (r < 0) {
 		fail_ctx(r, "%s %s", rt->binary, argv[cmd]);
 		return -ENOEXEC;
 	}
 	if (st.status != 0 || st.signal != 0)
-		return runtime_failure(argv, argc, cmd, &st, o->log_file, &serr);
+		return runtime_failure(argv, argc, cmd, &st, log_fd, &serr);
 	if (out)
 		*out = sout.p ? move_ptr(&sout.p) : xstrdup("");
 	return 0;
@@ -249,10 +262,9 @@ static void finish_args(const char *args[], int n, const char *console_socket, c
 int runtime_create(const struct runtime *rt, const char *id, const char *bundle, const char *pid_file,
 		   const int stdio[3], const char *console_socket)
 {
-	cleanup_free char *log = xasprintf("%s/log.json", bundle);
 	const char *args[10] = { "create", "--bundle", bundle, "--pid-file", pid_file };
 	finish_args(args, 5, console_socket, id);
-	return run(rt, args, &(struct run_opts){ .stdio = stdio, .log_file = log }, NULL);
+	return run(rt, args, &(struct run_opts){ .stdio = stdio, .log = true }, NULL);
 }
 
 int runtime_start(const struct runtime *rt, const char *id)
@@ -263,10 +275,9 @@ int runtime_start(const struct runtime *rt, const char *id)
 int runtime_exec(const struct runtime *rt, const char *id, const char *process_file, const char *pid_file,
 		 const int stdio[3], const char *console_socket)
 {
-	cleanup_free char *log = xasprintf("%s.log", pid_file);
 	const char *args[10] = { "exec", "--detach", "--process", process_file, "--pid-file", pid_file };
 	finish_args(args, 6, console_socket, id);
-	return run(rt, args, &(struct run_opts){ .stdio = stdio, .log_file = log }, NULL);
+	return run(rt, args, &(struct run_opts){ .stdio = stdio, .log = true }, NULL);
 }
 
 int runtime_kill(const struct runtime *rt, const char *id, int signal, bool all)

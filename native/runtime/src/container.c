@@ -328,6 +328,22 @@ static int parent_loop(int sock, struct created *cr, const struct spec *s, const
 	}
 }
 
+/* The config as created, for start, exec, state and delete, which must not see later edits of the
+ * bundle. A hard link is a new name, not a new file: on an ext4 without a journal every new inode
+ * scans past the ones deleted in the last seconds, and containers are created and deleted in
+ * bursts. Daemons write a bundle's config.json once, before create. Only a file that is ours and
+ * that no one else may write is linked (its hooks run as us at delete); anything else, or another
+ * filesystem, gets a copy. */
+static int keep_config(const char *bundle, const char *copy, const char *text, size_t len)
+{
+	cleanup_free char *orig = xasprintf("%s/config.json", bundle);
+	struct stat st;
+	if (lstat(orig, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022) &&
+	    (size_t)st.st_size == len && link(orig, copy) == 0)
+		return 0;
+	return write_file_atomic(copy, text, len, 0600);
+}
+
 int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_reader)
 {
 	int r = valid_id(o->id);
@@ -373,7 +389,7 @@ int container_create(const struct create_opts *o, pid_t *init_pid, int *fifo_rea
 	char created[64];
 	now_rfc3339(created, sizeof created);
 	struct cstate st = {.id = o->id, .bundle = bundle, .rootfs = rootfs, .created = created, .status = "creating", .cgroup = cgpath};
-	if ((r = write_file_atomic(cfgcopy, text, len, 0600)) < 0 || (r = state_save(dir, &st)) < 0)
+	if ((r = keep_config(bundle, cfgcopy, text, len)) < 0 || (r = state_save(dir, &st)) < 0)
 		return r;
 	if (mkfifo(fifo, 0600) < 0 || chmod(fifo, 0622) < 0)
 		return fail(errno, "exec fifo `%s`", fifo);

@@ -67,6 +67,26 @@ describe('create / start / state / kill / delete', () => {
     expect(st.stderr).toMatch(/does not exist/);
   });
 
+  it('keeps the config as created: a link to its own bundle file, a copy of one others may write', () => {
+    const ino = (p: string): number => fs.statSync(p).ino;
+    const own = h.id();
+    const ownBundle = h.bundle(own);
+    expect(h.rt(['create', '--bundle', ownBundle, own]).code).toBe(0);
+    expect(ino(path.join(h.root, own, 'config.json'))).toBe(ino(path.join(ownBundle, 'config.json')));
+
+    const shared = h.id();
+    const sharedBundle = h.bundle(shared, (c) => (c.annotations = { made: 'before' }));
+    fs.chmodSync(path.join(sharedBundle, 'config.json'), 0o664);
+    expect(h.rt(['create', '--bundle', sharedBundle, shared]).code).toBe(0);
+    expect(ino(path.join(h.root, shared, 'config.json'))).not.toBe(ino(path.join(sharedBundle, 'config.json')));
+    // An edit of the bundle after create does not reach the container's config.
+    const edited = JSON.parse(fs.readFileSync(path.join(sharedBundle, 'config.json'), 'utf8')) as Json;
+    edited.annotations = { made: 'after' };
+    fs.writeFileSync(path.join(sharedBundle, 'config.json'), JSON.stringify(edited));
+    expect(h.state(shared).annotations).toEqual({ made: 'before' });
+    for (const id of [own, shared]) expect(h.rt(['delete', '--force', id]).code).toBe(0);
+  });
+
   it('deletes a created container without --force and a running one with it', () => {
     const a = h.id();
     expect(h.rt(['create', '--bundle', h.bundle(a, (c) => (c.process.args = ['/bin/sleep', '100'])), a]).code).toBe(0);
