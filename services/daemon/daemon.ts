@@ -27,6 +27,7 @@ import { SnapshotService } from '../snapshots/service.js';
 import { snapshotsGrpc } from '../snapshots/grpc.js';
 import { ShimManager } from '../runtime/shim-manager.js';
 import { ShimEventsServer } from '../runtime/events-server.js';
+import { BundleDirs } from '../tasks/bundle-dirs.js';
 import { TaskService } from '../tasks/service.js';
 import { tasksGrpc } from '../tasks/grpc.js';
 import { handlerKit } from '../server/handlers.js';
@@ -118,7 +119,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   });
   const publish = (namespace: string, topic: string, typeName: string, event: object): void =>
     services.exchange.publishPending({ namespace, topic, typeName, event });
-  const tasks = new TaskService(services.containers, shims, config.state, publish, log.child({ component: 'tasks' }));
+  const tasks = new TaskService(services.containers, shims, new BundleDirs(config.state), publish, log.child({ component: 'tasks' }));
   await tasks.load();
 
   const kit = handlerKit(log.child({ component: 'grpc' }));

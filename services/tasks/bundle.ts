@@ -1,10 +1,12 @@
-import { chmod, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { detachAll, detachedReleased, mountAll } from '../mount/mount.js';
 import type { MountSpec } from '../snapshots/types.js';
+import type { BundleDirs } from './bundle-dirs.js';
 import type { ExitRecord } from './shim.js';
 
 const ADDRESS_FILE = 'shim.address';
+const CONFIG_FILE = 'config.json';
 const INIT_EXIT_FILE = 'exit-init.json';
 
 /**
@@ -16,6 +18,7 @@ export class Bundle {
   readonly rootfs: string;
 
   private constructor(
+    private readonly dirs: BundleDirs,
     readonly namespace: string,
     readonly id: string,
     readonly path: string,
@@ -27,24 +30,17 @@ export class Bundle {
     return join(state, 'tasks', namespace, id);
   }
 
-  static open(state: string, namespace: string, id: string): Bundle {
-    return new Bundle(namespace, id, Bundle.dirOf(state, namespace, id));
+  static open(dirs: BundleDirs, namespace: string, id: string): Bundle {
+    return new Bundle(dirs, namespace, id, Bundle.dirOf(dirs.state, namespace, id));
   }
 
   /** Writes config.json and mounts the rootfs; on failure nothing is left behind. */
-  static async create(state: string, namespace: string, id: string, spec: Buffer, rootfs: MountSpec[]): Promise<Bundle> {
-    const bundle = Bundle.open(state, namespace, id);
-    // 0711 down to the bundle: see the state dir in daemon.ts (user-namespaced containers).
-    // chmod after mkdir: berthd's umask (077) would strip the traverse bits.
-    for (const dir of [join(state, 'tasks'), join(state, 'tasks', namespace)]) {
-      await mkdir(dir, { recursive: true, mode: 0o711 });
-      await chmod(dir, 0o711);
-    }
-    await mkdir(bundle.path, { mode: 0o711 });
-    await chmod(bundle.path, 0o711);
+  static async create(dirs: BundleDirs, namespace: string, id: string, spec: Buffer, rootfs: MountSpec[]): Promise<Bundle> {
+    const bundle = Bundle.open(dirs, namespace, id);
+    const reused = await dirs.make(namespace, bundle.path);
     try {
-      await writeFile(join(bundle.path, 'config.json'), spec, { mode: 0o600 });
-      await mkdir(bundle.rootfs, { mode: 0o755 });
+      await writeFile(join(bundle.path, CONFIG_FILE), spec, { mode: 0o600 });
+      if (!reused) await mkdir(bundle.rootfs, { mode: 0o755 });
       if (rootfs.length > 0) {
         await detachedReleased();
         await mountAll(rootfs, bundle.rootfs);
@@ -56,10 +52,13 @@ export class Bundle {
     }
   }
 
+  /**
+   * In place, not through a temporary file (an inode more; see BundleDirs): it is written once,
+   * before the shim creates the task, so a crash that tears it leaves a bundle whose task was never
+   * created, and an empty or unreadable address reads as no shim, which start-up cleans up.
+   */
   async writeAddress(address: string): Promise<void> {
-    const tmp = join(this.path, `${ADDRESS_FILE}.tmp`);
-    await writeFile(tmp, address, { mode: 0o600 });
-    await rename(tmp, join(this.path, ADDRESS_FILE));
+    await writeFile(join(this.path, ADDRESS_FILE), address, { mode: 0o600 });
   }
 
   async readAddress(): Promise<string | undefined> {
@@ -90,6 +89,8 @@ export class Bundle {
    */
   async destroy(): Promise<void> {
     detachAll(this.rootfs);
+    const kept = await this.dirs.retire(this.path, this.rootfs, { config: CONFIG_FILE, address: ADDRESS_FILE }).catch(() => false);
+    if (kept) return;
     await rmdir(this.rootfs).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
@@ -98,12 +99,12 @@ export class Bundle {
 }
 
 /** Every bundle on disk, for reconnecting after a restart. */
-export async function listBundles(state: string): Promise<Bundle[]> {
-  const tasksDir = join(state, 'tasks');
+export async function listBundles(dirs: BundleDirs): Promise<Bundle[]> {
+  const tasksDir = join(dirs.state, 'tasks');
   const namespaces = await readdir(tasksDir).catch(() => [] as string[]);
   const out: Bundle[] = [];
   for (const ns of namespaces) {
-    for (const id of await readdir(join(tasksDir, ns)).catch(() => [] as string[])) out.push(Bundle.open(state, ns, id));
+    for (const id of await readdir(join(tasksDir, ns)).catch(() => [] as string[])) out.push(Bundle.open(dirs, ns, id));
   }
   return out;
 }

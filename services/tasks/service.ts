@@ -6,6 +6,7 @@ import type { MountSpec } from '../snapshots/types.js';
 import { fromTimestamp, toTimestamp, type Timestamp } from '../time.js';
 import { validateIdentifier } from '../validate.js';
 import { Bundle, listBundles } from './bundle.js';
+import type { BundleDirs } from './bundle-dirs.js';
 import type { ExitRecord, TaskShim } from './shim.js';
 import { DEDICATED_ANNOTATION } from '../runtime/shim-group.js';
 
@@ -103,7 +104,7 @@ export class TaskService {
   constructor(
     private readonly containers: ContainerService,
     private readonly shims: ShimLauncher,
-    private readonly state: string,
+    private readonly dirs: BundleDirs,
     private readonly publish: TaskEventPublisher,
     private readonly log: Logger,
   ) {}
@@ -123,7 +124,7 @@ export class TaskService {
     if (!container.spec?.value.length) throw failedPrecondition(`container ${container.id} has no spec`);
     this.creating.add(k);
     try {
-      const bundle = await Bundle.create(this.state, namespace, container.id, bundleSpec(container.spec.value, container.labels), input.rootfs);
+      const bundle = await Bundle.create(this.dirs, namespace, container.id, bundleSpec(container.spec.value, container.labels), input.rootfs);
       // As containerd does: without task options, the container's runtime options apply.
       const options = input.options ?? container.runtime.options;
       let shim: TaskShim | undefined;
@@ -277,7 +278,8 @@ export class TaskService {
 
   /** After a restart: find every bundle's shim again, in parallel, each with its own time budget. */
   async load(): Promise<void> {
-    const bundles = await listBundles(this.state);
+    await this.dirs.clearStale();
+    const bundles = await listBundles(this.dirs);
     await Promise.all(bundles.map((b) => this.loadOne(b)));
   }
 
