@@ -1,5 +1,5 @@
 import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { markTopDir } from '../native/addon.js';
@@ -14,9 +14,15 @@ import type { MountSpec, SnapshotKind, SnapshotUsage } from './types.js';
 // Where snapshots that receive a layer are staged (see init).
 const SPREAD_DIR = 'spread';
 
+/** Most emptied snapshot directories kept for reuse (see recycle). */
+const SKELETONS_MAX = 64;
+
 export class OverlayLayout {
   /** Staging directories of creations in progress, which a concurrent cleanup must not take. */
   private readonly staging = new Set<string>();
+  /** Emptied `<dir>/work` pairs of removed snapshots, names under root (see recycle). */
+  private readonly skeletons: string[] = [];
+  private skeletonSeq = 0;
 
   constructor(readonly root: string) {}
 
@@ -50,6 +56,11 @@ export class OverlayLayout {
     const name = `${forLayer ? `${SPREAD_DIR}/` : ''}new-${randomBytes(6).toString('hex')}`;
     this.staging.add(name);
     const staging = join(this.root, name);
+    if (!forLayer && this.reuseSkeleton(staging)) {
+      mkdirSync(join(staging, 'fs'), { mode: 0o755 });
+      chmodSync(join(staging, 'fs'), 0o755);
+      return staging;
+    }
     mkdirSync(join(staging, 'fs'), { recursive: true, mode: 0o755 });
     // The fs dir becomes the container's "/" (an overlay takes its root's mode from the upper
     // dir): 0755 whatever berthd's umask, or a user-namespaced root could not even list it.
@@ -88,6 +99,43 @@ export class OverlayLayout {
     return doomed;
   }
 
+  private reuseSkeleton(staging: string): boolean {
+    const name = this.skeletons.pop();
+    if (name === undefined) return false;
+    try {
+      renameSync(join(this.root, name), staging);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Removes a retired snapshot's files (`doomed`, from retire) but keeps its directory and its
+   * emptied work dir for the next container snapshot, which makes only a new `fs`: two inodes fewer
+   * made and freed per container. Every inode costs CPU on ext4 without a journal, most right after
+   * a burst of removals (see init, and docs/shim.md, "Files per task"). `fs` itself is always new:
+   * a container may have left modes, owners, ACLs or attributes on its root that no reset could be
+   * sure to undo. Anything unexpected, or a full pool, and the whole directory goes.
+   */
+  async recycle(doomed: string): Promise<void> {
+    if (this.skeletons.length >= SKELETONS_MAX || !(await this.emptySkeleton(doomed).catch(() => false))) {
+      await this.removeAbsolute(doomed);
+      return;
+    }
+    const name = `skeleton-${process.pid}-${this.skeletonSeq++}`;
+    await rename(doomed, join(this.root, name));
+    this.skeletons.push(name);
+  }
+
+  private async emptySkeleton(dir: string): Promise<boolean> {
+    const names = (await readdir(dir)).sort();
+    if (names.join('/') !== 'fs/work' || !(await lstat(join(dir, 'work'))).isDirectory()) return false;
+    await rm(join(dir, 'fs'), { recursive: true, force: true });
+    for (const name of await readdir(join(dir, 'work'))) await rm(join(dir, 'work', name), { recursive: true, force: true });
+    return true;
+  }
+
   /** Mounts for a snapshot whose parents (nearest first) are given, as containerd's overlayfs returns them. */
   mounts(id: number, kind: SnapshotKind, parents: number[]): MountSpec[] {
     const lowers = parents.map((p) => this.fsDir(p));
@@ -117,7 +165,8 @@ export class OverlayLayout {
   /** Directories on disk: ids, plus leftovers (staging, retired, or ids without a row). */
   listEntries(): string[] {
     const names = [...readNames(this.root), ...readNames(join(this.root, SPREAD_DIR)).map((name) => `${SPREAD_DIR}/${name}`)];
-    return names.filter((name) => name !== SPREAD_DIR && !this.staging.has(name));
+    const kept = new Set(this.skeletons);
+    return names.filter((name) => name !== SPREAD_DIR && !this.staging.has(name) && !kept.has(name));
   }
 
   async removePath(name: string): Promise<void> {

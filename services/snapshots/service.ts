@@ -85,7 +85,7 @@ export class SnapshotService {
     // big container layer, is nothing the caller needs to wait for. A crash before the end leaves
     // an rm- directory, which start-up removes.
     const removal = this.layout
-      .removeAbsolute(doomed)
+      .recycle(doomed)
       .catch((err: unknown) => this.log.warn('cannot remove a retired snapshot directory', { path: doomed, error: err }))
       .finally(() => this.removals.delete(removal));
     this.removals.add(removal);

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { llistxattr, lsetxattr } from '../../../services/native/addon.js';
 import { expectBerthError, openTestRoot, recordEvents, snapshotDirOf, type TestRoot } from './harness.js';
 
 let t: TestRoot;
@@ -224,8 +225,43 @@ describe('SnapshotService stat, list, update, usage, remove', () => {
     await snaps.removalsDone();
     expect(existsSync(base)).toBe(false);
     expect(snaps.list(NS)).toEqual([]);
-    expect(snapEntries()).toEqual([]);
+    // What stays is kept for reuse: directories holding an empty work dir, nothing else.
+    for (const name of snapEntries()) {
+      expect(name).toMatch(/^skeleton-/);
+      expect(readdirSync(join(snapRoot(), name))).toEqual(['work']);
+      expect(readdirSync(join(snapRoot(), name, 'work'))).toEqual([]);
+    }
     await expectBerthError(() => snaps.remove(NS, 'base'), 'NOT_FOUND');
+  });
+
+  it('reuses a removed snapshot\'s directory and work dir for the next container, with a new empty fs', async () => {
+    const snaps = t.services.snapshots;
+    layer('base');
+    const first = dirOf(snaps.prepare(NS, 'c1', 'base', {}));
+    const [dirIno, workIno] = ['', 'work'].map((f) => statSync(join(first, f)).ino);
+    // What a container and overlayfs leave behind.
+    mkdirSync(join(first, 'fs', 'run'));
+    writeFileSync(join(first, 'fs', 'written'), 'x');
+    chmodSync(join(first, 'fs'), 0o700);
+    lsetxattr(join(first, 'fs'), 'user.left-behind', Buffer.from('1'));
+    mkdirSync(join(first, 'work', 'work'));
+    await snaps.remove(NS, 'c1');
+    await snaps.removalsDone();
+    const next = dirOf(snaps.prepare(NS, 'c2', 'base', {}));
+    expect(next).not.toBe(first);
+    expect([statSync(next).ino, statSync(join(next, 'work')).ino]).toEqual([dirIno, workIno]);
+    expect(llistxattr(join(next, 'fs'))).not.toContain('user.left-behind');
+    expect(readdirSync(join(next, 'fs'))).toEqual([]);
+    expect(readdirSync(join(next, 'work'))).toEqual([]);
+    expect(statSync(join(next, 'fs')).mode & 0o777).toBe(0o755);
+    // Layers are never given a reused directory: they are placed for the block allocator.
+    await snaps.remove(NS, 'c2');
+    await snaps.removalsDone();
+    expect(statSync(layer('other', 'base')).ino).not.toBe(dirIno);
+    // A restart drops what was kept.
+    const services = await t.reopen();
+    await services.snapshots.cleanup();
+    expect(snapEntries().filter((name) => name.startsWith('skeleton-'))).toEqual([]);
   });
 
   it('cleanup removes orphan directories and keeps real snapshots', async () => {
