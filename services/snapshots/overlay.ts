@@ -1,5 +1,5 @@
 import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { markTopDir } from '../native/addon.js';
@@ -56,11 +56,7 @@ export class OverlayLayout {
     const name = `${forLayer ? `${SPREAD_DIR}/` : ''}new-${randomBytes(6).toString('hex')}`;
     this.staging.add(name);
     const staging = join(this.root, name);
-    if (!forLayer && this.reuseSkeleton(staging)) {
-      mkdirSync(join(staging, 'fs'), { mode: 0o755 });
-      chmodSync(join(staging, 'fs'), 0o755);
-      return staging;
-    }
+    if (!forLayer && this.reuseSkeleton(staging)) return staging;
     mkdirSync(join(staging, 'fs'), { recursive: true, mode: 0o755 });
     // The fs dir becomes the container's "/" (an overlay takes its root's mode from the upper
     // dir): 0755 whatever berthd's umask, or a user-namespaced root could not even list it.
@@ -112,11 +108,12 @@ export class OverlayLayout {
 
   /**
    * Removes a retired snapshot's files (`doomed`, from retire) but keeps its directory and its
-   * emptied work dir for the next container snapshot, which makes only a new `fs`: two inodes fewer
-   * made and freed per container. Every inode costs CPU on ext4 without a journal, most right after
-   * a burst of removals (see init, and docs/shim.md, "Files per task"). `fs` itself is always new:
-   * a container may have left modes, owners, ACLs or attributes on its root that no reset could be
-   * sure to undo. Anything unexpected, or a full pool, and the whole directory goes.
+   * emptied work dir, with a new empty `fs`, for the next container snapshot: two inodes fewer made
+   * and freed per container, and the one that is made is made here, in the background, not while
+   * a container waits for its snapshot. Every inode costs CPU on ext4 without a journal, most
+   * right after a burst of removals (see init, and docs/shim.md, "Files per task"). `fs` itself is
+   * always new: a container may have left modes, owners, ACLs or attributes on its root that no
+   * reset could be sure to undo. Anything unexpected, or a full pool, and the whole directory goes.
    */
   async recycle(doomed: string): Promise<void> {
     if (this.skeletons.length >= SKELETONS_MAX || !(await this.emptySkeleton(doomed).catch(() => false))) {
@@ -133,6 +130,8 @@ export class OverlayLayout {
     if (names.join('/') !== 'fs/work' || !(await lstat(join(dir, 'work'))).isDirectory()) return false;
     await rm(join(dir, 'fs'), { recursive: true, force: true });
     for (const name of await readdir(join(dir, 'work'))) await rm(join(dir, 'work', name), { recursive: true, force: true });
+    await mkdir(join(dir, 'fs'), { mode: 0o755 });
+    await chmod(join(dir, 'fs'), 0o755); // the container's "/", as stage makes it
     return true;
   }
 

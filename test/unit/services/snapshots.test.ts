@@ -225,16 +225,16 @@ describe('SnapshotService stat, list, update, usage, remove', () => {
     await snaps.removalsDone();
     expect(existsSync(base)).toBe(false);
     expect(snaps.list(NS)).toEqual([]);
-    // What stays is kept for reuse: directories holding an empty work dir, nothing else.
+    // What stays is kept for reuse: directories holding an empty fs and work, nothing else.
     for (const name of snapEntries()) {
       expect(name).toMatch(/^skeleton-/);
-      expect(readdirSync(join(snapRoot(), name))).toEqual(['work']);
-      expect(readdirSync(join(snapRoot(), name, 'work'))).toEqual([]);
+      expect(readdirSync(join(snapRoot(), name)).sort()).toEqual(['fs', 'work']);
+      for (const sub of ['fs', 'work']) expect(readdirSync(join(snapRoot(), name, sub))).toEqual([]);
     }
     await expectBerthError(() => snaps.remove(NS, 'base'), 'NOT_FOUND');
   });
 
-  it('reuses a removed snapshot\'s directory and work dir for the next container, with a new empty fs', async () => {
+  it('reuses a removed snapshot\'s directory and work dir for the next container, with an fs made anew', async () => {
     const snaps = t.services.snapshots;
     layer('base');
     const first = dirOf(snaps.prepare(NS, 'c1', 'base', {}));
