@@ -60,16 +60,7 @@ export class BundleDirs {
   async make(namespace: string, path: string): Promise<boolean> {
     await this.parentOf(namespace);
     const entry = this.pool.pop();
-    if (entry !== undefined) {
-      try {
-        await this.claim(entry, path);
-        return true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        this.parents.clear();
-        await this.parentOf(namespace);
-      }
-    }
+    if (entry !== undefined && (await this.claim(entry, path))) return true;
     try {
       await mkdir(path, { mode: 0o711 });
     } catch (err) {
@@ -84,15 +75,18 @@ export class BundleDirs {
   }
 
   /**
-   * rename(2) onto a non-empty directory fails as mkdir would; onto an empty one (a leftover of a
-   * crash, which start-up removes) it replaces it, which is as good.
+   * Renames a pooled directory to `path`; false when the entry or the parent went (the caller
+   * makes the bundle anew). rename(2) onto a non-empty directory fails as mkdir would; onto an
+   * empty one (a leftover of a crash, which start-up removes) it replaces it, which is as good.
    */
-  private async claim(entry: string, path: string): Promise<void> {
+  private async claim(entry: string, path: string): Promise<boolean> {
     try {
       await rename(entry, path);
+      return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') this.pool.push(entry);
+      if (code === 'ENOENT') return false;
+      this.pool.push(entry);
       throw code === 'ENOTEMPTY' ? Object.assign(new Error(`EEXIST: bundle ${path} exists`), { code: 'EEXIST' }) : err;
     }
   }
