@@ -29,14 +29,17 @@ export async function makeTempDir(prefix = 'berth-svc-'): Promise<string> {
 export async function openTestRoot(): Promise<TestRoot> {
   const root = await makeTempDir();
   const close = async (services: Services): Promise<void> => {
-    // A collection scheduled by a delete may still be running; let it finish before closing.
+    // A collection scheduled by a delete may still be running, and removed snapshots may still be
+    // being emptied for reuse: let both finish before closing, as berthd's stop does.
     await services.gc.schedule(true);
+    await services.snapshots.removalsDone();
     if (services.meta.db.open) services.meta.close();
   };
   const t: TestRoot = {
     root,
     services: await openServices(root, silentLogger),
     reopen: async () => {
+      await t.services.snapshots.removalsDone();
       t.services.meta.close();
       t.services = await openServices(root, silentLogger);
       return t.services;
