@@ -119,7 +119,8 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   });
   const publish = (namespace: string, topic: string, typeName: string, event: object): void =>
     services.exchange.publishPending({ namespace, topic, typeName, event });
-  const tasks = new TaskService(services.containers, shims, new BundleDirs(config.state), publish, log.child({ component: 'tasks' }));
+  const tasksLog = log.child({ component: 'tasks' });
+  const tasks = new TaskService(services.containers, shims, new BundleDirs(config.state, tasksLog), publish, tasksLog);
   await tasks.load();
 
   const kit = handlerKit(log.child({ component: 'grpc' }));
@@ -150,6 +151,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
       await shimEvents.close();
       await services.gc.schedule(true);
       await services.snapshots.removalsDone();
+      await tasks.bundlesSettled();
       services.meta.close();
     },
   };

@@ -1,5 +1,7 @@
 import { chmod, lstat, mkdir, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import { mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../log.js';
 
 /** Most retired bundle directories kept; more than a burst of deletions needs is only disk litter. */
 const POOL_MAX = 64;
@@ -20,8 +22,12 @@ export class BundleDirs {
   private poolMade = false;
   private seq = 0;
   private readonly parents = new Set<string>();
+  private readonly releases = new Set<Promise<void>>();
 
-  constructor(readonly state: string) {
+  constructor(
+    readonly state: string,
+    private readonly log: Logger,
+  ) {
     this.poolDir = join(state, 'bundle-pool');
   }
 
@@ -92,35 +98,58 @@ export class BundleDirs {
   }
 
   /**
-   * Keeps the bundle at `path` for reuse, once its rootfs (`rootfs`, already detached) is an empty
-   * directory on the bundle's own filesystem. Files the runtime and shim wrote go; config.json
-   * stays and shim.address is emptied, to be overwritten. False when it cannot be kept (pool
-   * full, a directory other than rootfs, rootfs not empty or still a mount): the caller removes it.
+   * Takes the bundle at `path` (its rootfs already detached) out of its place at once, so that its
+   * id can be used again, and deals with its files in the background: kept for the next task when
+   * it can be, else handed to `remove`. Deleting a task does not wait for either.
    */
-  async retire(path: string, rootfs: string, keep: { config: string; address: string }): Promise<boolean> {
-    if (this.pool.length >= POOL_MAX) return false;
-    const [dir, root, inRoot] = await Promise.all([lstat(path), lstat(rootfs).catch(() => undefined), readdir(rootfs).catch(() => undefined)]);
-    if (!root?.isDirectory() || root.dev !== dir.dev || inRoot === undefined || inRoot.length > 0) return false;
-    const entries = await readdir(path, { withFileTypes: true });
+  release(path: string, keep: { config: string; address: string }, remove: (dir: string) => Promise<void>): void {
+    let dir = path;
+    try {
+      if (!this.poolMade) {
+        mkdirSync(this.poolDir, { recursive: true, mode: 0o700 });
+        this.poolMade = true;
+      }
+      const aside = join(this.poolDir, `${process.pid}-${this.seq++}`);
+      renameSync(path, aside);
+      dir = aside;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    }
+    const kept = dir !== path && this.pool.length < POOL_MAX;
+    const work = (kept ? this.emptied(dir, keep) : Promise.resolve(false))
+      .then((ok) => (ok ? void this.pool.push(dir) : remove(dir)))
+      .catch((err: unknown) => this.log.error('cannot remove a deleted task\'s bundle', { path: dir, error: err }))
+      .finally(() => this.releases.delete(work));
+    this.releases.add(work);
+  }
+
+  /** Resolves when the bundles released so far are kept or removed (at shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.releases]);
+  }
+
+  /**
+   * Whether the bundle in `dir` can serve again: its rootfs an empty directory on the bundle's own
+   * filesystem (not a mount), no other directory. If so, the files the runtime and shim wrote are
+   * removed; config.json stays and shim.address is emptied, both to be overwritten.
+   */
+  private async emptied(dir: string, keep: { config: string; address: string }): Promise<boolean> {
+    const rootfs = join(dir, 'rootfs');
+    const [self, root, inRoot] = await Promise.all([lstat(dir), lstat(rootfs).catch(() => undefined), readdir(rootfs).catch(() => undefined)]);
+    if (!root?.isDirectory() || root.dev !== self.dev || inRoot === undefined || inRoot.length > 0) return false;
+    const entries = await readdir(dir, { withFileTypes: true });
     if (entries.some((e) => e.isDirectory() && e.name !== 'rootfs')) return false;
     // config.json is rewritten in place for the next task: no other name may share its inode (the
     // runtime links its copy to it, and has removed that link once the task is deleted).
-    const config = await stat(join(path, keep.config)).catch(() => undefined);
+    const config = await stat(join(dir, keep.config)).catch(() => undefined);
     if (!config?.isFile() || config.nlink !== 1) return false;
     await Promise.all(
       entries.map((e) => {
         if (e.name === 'rootfs' || e.name === keep.config) return undefined;
-        if (e.name === keep.address && e.isFile()) return truncate(join(path, e.name), 0);
-        return unlink(join(path, e.name));
+        if (e.name === keep.address && e.isFile()) return truncate(join(dir, e.name), 0);
+        return unlink(join(dir, e.name));
       }),
     );
-    if (!this.poolMade) {
-      await mkdir(this.poolDir, { recursive: true, mode: 0o700 });
-      this.poolMade = true;
-    }
-    const entry = join(this.poolDir, `${process.pid}-${this.seq++}`);
-    await rename(path, entry);
-    this.pool.push(entry);
     return true;
   }
 }

@@ -146,7 +146,7 @@ export class TaskService {
         return { pid };
       } catch (err) {
         if (shim) await shim.call('Delete', { id: container.id }, { namespace }).catch(() => undefined);
-        await bundle.destroy().catch((e: unknown) => this.log.error('cannot remove bundle after a failed create', { id: container.id, error: e }));
+        this.dropBundle(bundle, 'cannot remove bundle after a failed create');
         throw err;
       }
     } finally {
@@ -204,7 +204,7 @@ export class TaskService {
       if (record.shim) await this.shims.released(namespace, id, record.shim);
     }
     this.tasks.delete(key(namespace, id));
-    await record.bundle.destroy();
+    record.bundle.destroy();
     return result;
   }
 
@@ -276,6 +276,20 @@ export class TaskService {
     return Promise.race([waited, died]);
   }
 
+  /** Bundles given back so far are kept for reuse or removed (at shutdown). */
+  async bundlesSettled(): Promise<void> {
+    await this.dirs.settled();
+  }
+
+  /** Detaches and gives back a bundle on a clean-up path, where a failure is reported, not thrown. */
+  private dropBundle(bundle: Bundle, why: string): void {
+    try {
+      bundle.destroy();
+    } catch (err) {
+      this.log.error(why, { path: bundle.path, error: err });
+    }
+  }
+
   /** After a restart: find every bundle's shim again, in parallel, each with its own time budget. */
   async load(): Promise<void> {
     await this.dirs.clearStale();
@@ -287,7 +301,7 @@ export class TaskService {
     const address = await bundle.readAddress();
     if (!address) {
       this.log.warn('removing bundle without a shim', { namespace: bundle.namespace, id: bundle.id });
-      await bundle.destroy().catch((err: unknown) => this.log.error('cannot remove bundle', { path: bundle.path, error: err }));
+      this.dropBundle(bundle, 'cannot remove bundle');
       return;
     }
     try {

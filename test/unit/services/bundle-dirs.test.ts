@@ -1,6 +1,8 @@
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../services/log.js';
 import { BundleDirs } from '../../../services/tasks/bundle-dirs.js';
 import { scratchDir } from '../../helpers/scratch.js';
 
@@ -9,10 +11,16 @@ const KEEP = { config: 'config.json', address: 'shim.address' };
 describe('BundleDirs', () => {
   let state: string;
   let dirs: BundleDirs;
+  let removed: string[];
+  const remove = async (dir: string): Promise<void> => {
+    removed.push(dir);
+    await rm(dir, { recursive: true, force: true });
+  };
 
   beforeEach(async () => {
     state = await scratchDir('bundle-dirs-');
-    dirs = new BundleDirs(state);
+    dirs = new BundleDirs(state, silentLogger);
+    removed = [];
   });
   afterEach(() => rmSync(state, { recursive: true, force: true }));
 
@@ -28,11 +36,18 @@ describe('BundleDirs', () => {
     return path;
   }
 
-  it('hands a retired bundle to the next task with its inodes, emptied of what the task left', async () => {
+  async function release(path: string): Promise<void> {
+    dirs.release(path, KEEP, remove);
+    // The id is free at once; what becomes of the files comes later.
+    expect(existsSync(path)).toBe(false);
+    await dirs.settled();
+  }
+
+  it('hands a released bundle to the next task with its inodes, emptied of what the task left', async () => {
     const old = await finishedBundle('a');
     const inodes = ['', 'rootfs', 'config.json', 'shim.address'].map((f) => statSync(join(old, f)).ino);
-    expect(await dirs.retire(old, join(old, 'rootfs'), KEEP)).toBe(true);
-    expect(existsSync(old)).toBe(false);
+    await release(old);
+    expect(removed).toEqual([]);
 
     const next = join(state, 'tasks', 'ns', 'b');
     expect(await dirs.make('ns', next)).toBe(true);
@@ -44,35 +59,29 @@ describe('BundleDirs', () => {
     expect(await dirs.make('ns', join(state, 'tasks', 'ns', 'c'))).toBe(false);
   });
 
-  it('refuses a bundle whose rootfs is not empty, that holds a directory, or whose config has another name', async () => {
+  it('removes a bundle whose rootfs is not empty, that holds a directory, or whose config has another name', async () => {
     const busy = await finishedBundle('busy');
     writeFileSync(join(busy, 'rootfs', 'left'), 'x');
-    expect(await dirs.retire(busy, join(busy, 'rootfs'), KEEP)).toBe(false);
-
     const nested = await finishedBundle('nested');
     mkdirSync(join(nested, 'extra'));
-    expect(await dirs.retire(nested, join(nested, 'rootfs'), KEEP)).toBe(false);
-
     const linked = await finishedBundle('linked');
     linkSync(join(linked, 'config.json'), join(state, 'runtime-copy.json'));
-    expect(await dirs.retire(linked, join(linked, 'rootfs'), KEEP)).toBe(false);
-
-    for (const path of [busy, nested, linked]) expect(existsSync(path)).toBe(true);
+    for (const path of [busy, nested, linked]) await release(path);
+    expect(removed).toHaveLength(3);
+    for (const dir of removed) expect(existsSync(dir)).toBe(false);
     expect(await dirs.make('ns', join(state, 'tasks', 'ns', 'fresh'))).toBe(false);
   });
 
   it('keeps mkdir semantics: an existing bundle is EEXIST, and the pooled one stays for the next', async () => {
     const taken = await finishedBundle('taken');
-    const old = await finishedBundle('a');
-    expect(await dirs.retire(old, join(old, 'rootfs'), KEEP)).toBe(true);
+    await release(await finishedBundle('a'));
     await expect(dirs.make('ns', taken)).rejects.toMatchObject({ code: 'EEXIST' });
     expect(await dirs.make('ns', join(state, 'tasks', 'ns', 'other'))).toBe(true);
   });
 
   it('makes the parent again when it was removed, and drops a pool left by an earlier daemon', async () => {
-    const old = await finishedBundle('a');
-    expect(await dirs.retire(old, join(old, 'rootfs'), KEEP)).toBe(true);
-    const restarted = new BundleDirs(state);
+    await release(await finishedBundle('a'));
+    const restarted = new BundleDirs(state, silentLogger);
     await restarted.clearStale();
     expect(existsSync(join(state, 'bundle-pool'))).toBe(false);
     rmSync(join(state, 'tasks'), { recursive: true });
