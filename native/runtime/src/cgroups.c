@@ -223,25 +223,32 @@ static int v1_memory(int dfd, const struct jv *m)
 	return oom ? wr(dfd, "memory.oom_control", "1") : 0;
 }
 
+/* One rule per write(2), as the devices controller parses them, through one open fd per file: a
+ * default spec has some twenty rules. */
 static int v1_devices(int dfd, const struct spec *s)
 {
 	cleanup_free struct devrule *rules = NULL;
 	size_t n;
 	int r = device_rules(s, &rules, &n);
+	cleanup_close int allow = -1, deny = -1;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct devrule *d = &rules[i];
 		const char *file = d->allow ? "devices.allow" : "devices.deny";
-		if (d->type == 'a') {
-			r = wr(dfd, file, "a");
-			continue;
+		int *fd = d->allow ? &allow : &deny;
+		if (*fd < 0 && (*fd = openat(dfd, file, O_WRONLY | O_CLOEXEC)) < 0)
+			return fail(errno, "cgroup: open %s", file);
+		char rule[80] = "a";
+		if (d->type != 'a') {
+			char ma[24] = "*", mi[24] = "*";
+			if (d->major >= 0)
+				snprintf(ma, sizeof ma, "%lld", (long long)d->major);
+			if (d->minor >= 0)
+				snprintf(mi, sizeof mi, "%lld", (long long)d->minor);
+			snprintf(rule, sizeof rule, "%c %s:%s %s%s%s", d->type, ma, mi, d->access & DEV_R ? "r" : "",
+				 d->access & DEV_W ? "w" : "", d->access & DEV_M ? "m" : "");
 		}
-		char ma[24] = "*", mi[24] = "*";
-		if (d->major >= 0)
-			snprintf(ma, sizeof ma, "%lld", (long long)d->major);
-		if (d->minor >= 0)
-			snprintf(mi, sizeof mi, "%lld", (long long)d->minor);
-		r = wr(dfd, file, "%c %s:%s %s%s%s", d->type, ma, mi, d->access & DEV_R ? "r" : "",
-		       d->access & DEV_W ? "w" : "", d->access & DEV_M ? "m" : "");
+		if (write(*fd, rule, strlen(rule)) < 0)
+			r = fail(errno, "cgroup: write `%s` to %s", rule, file);
 	}
 	return r;
 }
