@@ -29,6 +29,7 @@ export async function openPullRoot(config: PullConfig = {}): Promise<PullRoot> {
     puller,
     dispose: async () => {
       await services.gc.schedule(true);
+      await services.snapshots.removalsDone();
       services.meta.close();
       await rm(root, { recursive: true, force: true });
     },
