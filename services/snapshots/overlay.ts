@@ -1,7 +1,8 @@
 import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
+import { detachedReleased } from '../mount/mount.js';
 import { markTopDir } from '../native/addon.js';
 import type { MountSpec, SnapshotKind, SnapshotUsage } from './types.js';
 
@@ -116,13 +117,29 @@ export class OverlayLayout {
    * reset could be sure to undo. Anything unexpected, or a full pool, and the whole directory goes.
    */
   async recycle(doomed: string): Promise<void> {
-    if (this.skeletons.length >= SKELETONS_MAX || !(await this.emptySkeleton(doomed).catch(() => false))) {
+    const reusable = this.skeletons.length < SKELETONS_MAX && (await this.unused(doomed).catch(() => false));
+    if (!reusable || !(await this.emptySkeleton(doomed).catch(() => false))) {
       await this.removeAbsolute(doomed);
       return;
     }
     const name = `skeleton-${process.pid}-${this.skeletonSeq++}`;
     await rename(doomed, join(this.root, name));
     this.skeletons.push(name);
+  }
+
+  /**
+   * Whether no overlay uses the retired snapshot's work dir any more: two overlays sharing one is
+   * undefined behaviour. Mounts berthd detached are waited for (see detachedReleased); one still
+   * mounted means the snapshot was removed from under a running task (`ctr snapshots rm`), and
+   * its directory is not reused.
+   */
+  private async unused(doomed: string): Promise<boolean> {
+    const id = /^rm-(\d+)-/.exec(basename(doomed))?.[1];
+    if (id === undefined) return false;
+    await detachedReleased();
+    const work = `workdir=${this.workDir(Number(id))}`;
+    const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+    return !mounts.split('\n').some((line) => line.includes(`${work},`) || line.endsWith(work));
   }
 
   private async emptySkeleton(dir: string): Promise<boolean> {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mountAll, unmountAll } from '../../../services/mount/mount.js';
 import { llistxattr, lsetxattr } from '../../../services/native/addon.js';
 import { expectBerthError, openTestRoot, recordEvents, snapshotDirOf, type TestRoot } from './harness.js';
 
@@ -262,6 +263,23 @@ describe('SnapshotService stat, list, update, usage, remove', () => {
     const services = await t.reopen();
     await services.snapshots.cleanup();
     expect(snapEntries().filter((name) => name.startsWith('skeleton-'))).toEqual([]);
+  });
+
+  it('does not reuse the directory of a snapshot removed while an overlay still uses it', async () => {
+    const snaps = t.services.snapshots;
+    layer('base');
+    const mounts = snaps.prepare(NS, 'busy', 'base', {});
+    const target = join(t.root, 'mnt');
+    mkdirSync(target);
+    await mountAll(mounts, target);
+    try {
+      await snaps.remove(NS, 'busy');
+      await snaps.removalsDone();
+      // Removed as before, not kept.
+      expect(snapEntries().filter((name) => name.startsWith('skeleton-') || name.startsWith('rm-'))).toEqual([]);
+    } finally {
+      await unmountAll(target);
+    }
   });
 
   it('cleanup removes orphan directories and keeps real snapshots', async () => {
