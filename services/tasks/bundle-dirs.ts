@@ -11,7 +11,8 @@ const POOL_MAX = 64;
  * bundles, kept for the next task.
  *
  * Every inode a task makes and frees costs CPU: on ext4 without a journal the allocator skips each
- * inode freed in the last 5–35 s, and a burst of container deletions leaves hundreds of them (see
+ * inode of its block group freed in the last minute (six while that inode's table block is not
+ * yet written back), and a burst of container deletions leaves hundreds of them (see
  * docs/shim.md, "Files per task"). A bundle's directory, its rootfs mount point, config.json and
  * shim.address are four such inodes per task; renaming a retired bundle into place makes none,
  * and overwriting its files keeps their inodes.

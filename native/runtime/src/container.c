@@ -330,7 +330,7 @@ static int parent_loop(int sock, struct created *cr, const struct spec *s, const
 
 /* The config as created, for start, exec, state and delete, which must not see later edits of the
  * bundle. A hard link is a new name, not a new file: on an ext4 without a journal every new inode
- * scans past the ones deleted in the last seconds, and containers are created and deleted in
+ * scans past the ones deleted in the last minutes, and containers are created and deleted in
  * bursts. Daemons write a bundle's config.json once, before create. Only a file that is ours and
  * that no one else may write is linked (its hooks run as us at delete); anything else, or another
  * filesystem, gets a copy. */
