@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants, existsSync, openSync } from 'node:fs';
+import { lstat, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -57,6 +58,18 @@ function runShim(binary: string, args: string[], cwd: string, env: NodeJS.Proces
     child.stdin.on('error', () => undefined);
     child.stdin.end(stdin);
   });
+}
+
+/**
+ * A dead shim cannot remove its socket, and containerd's runc shim keeps it outside our state dir
+ * (/run/containerd/s), one per task: removed as containerd does. A berth-shim's socket is its
+ * group's, which `berth-shim start` takes over when it finds nobody listening.
+ */
+async function removeDeadSocket(address: string | undefined): Promise<void> {
+  const path = address?.startsWith('unix://') ? address.slice('unix://'.length) : undefined;
+  if (!path) return;
+  const st = await lstat(path).catch(() => undefined);
+  if (st?.isSocket()) await unlink(path).catch(() => undefined);
 }
 
 /**
@@ -162,6 +175,7 @@ export class ShimManager implements ShimLauncher {
     const args = ['-namespace', namespace, '-address', this.opts.grpcAddress, '-id', id, '-bundle', bundle.path, 'delete'];
     const res = await runShim(this.binary, args, bundle.path, this.env(), Buffer.alloc(0));
     if (res.code !== 0) throw new BerthError('INTERNAL', `shim delete for task ${id} failed: ${res.stderr.trim() || `exit ${String(res.code)}`}`);
+    if (!this.isBerthShim) await removeDeadSocket(await bundle.readAddress());
     this.opts.log.debug('cleaned up task of a dead shim', { namespace, id });
   }
 

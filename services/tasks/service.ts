@@ -145,7 +145,10 @@ export class TaskService {
         this.track(namespace, container.id, bundle, shim, pid);
         return { pid };
       } catch (err) {
-        if (shim) await shim.call('Delete', { id: container.id }, { namespace }).catch(() => undefined);
+        if (shim) {
+          await shim.call('Delete', { id: container.id }, { namespace }).catch(() => undefined);
+          await this.shims.released(namespace, container.id, shim);
+        }
         this.dropBundle(bundle, 'cannot remove bundle after a failed create');
         throw err;
       }
