@@ -220,6 +220,16 @@ static int take_locked(struct hold *h, const char *id, const char *exec_id)
 	return code;
 }
 
+/* Most handlers' first step: decodes the request into `rq` and takes its task, and the process it
+ * names if `proc`. proc_lock is held on return whatever the code, so that the handler can check
+ * the state it took under the same lock; the handler unlocks. */
+static int take_req(const uint8_t *data, size_t len, struct req *rq, struct hold *h, bool proc)
+{
+	int code = decode_req(data, len, rq) < 0 ? RPC_UNKNOWN : RPC_OK;
+	pthread_mutex_lock(&proc_lock);
+	return code == RPC_OK ? take(h, rq->id, proc ? rq->exec_id : NULL) : code;
+}
+
 /* ---- Exits ---- */
 
 static void on_oom(void *data)
@@ -618,11 +628,8 @@ static void publish_started(const struct proc *p)
 static int h_start(const uint8_t *data, size_t len, pb_buf *resp)
 {
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
 	cleanup_hold struct hold h = {0};
-	pthread_mutex_lock(&proc_lock);
-	int code = take(&h, rq.id, rq.exec_id);
+	int code = take_req(data, len, &rq, &h, true);
 	if (code == RPC_OK && (h.p->state != P_CREATED || h.p->starting))
 		code = status(RPC_FAILED_PRECONDITION, "process %s: already started", proc_id(h.p));
 	else if (code == RPC_OK && !proc_is_init(h.p) && h.t->init->state == P_STOPPED)
@@ -781,11 +788,8 @@ static int delete_init(struct task *t, pb_buf *resp)
 static int h_delete(const uint8_t *data, size_t len, pb_buf *resp)
 {
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
 	cleanup_hold struct hold h = {0};
-	pthread_mutex_lock(&proc_lock);
-	int code = take(&h, rq.id, rq.exec_id);
+	int code = take_req(data, len, &rq, &h, true);
 	if (code == RPC_OK && (h.p->state == P_RUNNING || h.p->state == P_PAUSED))
 		code = status(RPC_FAILED_PRECONDITION, "process %s: cannot delete a running process", proc_id(h.p));
 	bool exec = code == RPC_OK && !proc_is_init(h.p);
@@ -850,11 +854,8 @@ static int h_wait(struct ttrpc_call *call, const uint8_t *data, size_t len, pb_b
 static int h_state(const uint8_t *data, size_t len, pb_buf *resp)
 {
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
 	cleanup_hold struct hold h = {0};
-	pthread_mutex_lock(&proc_lock);
-	int code = take(&h, rq.id, rq.exec_id);
+	int code = take_req(data, len, &rq, &h, true);
 	if (code == RPC_OK) {
 		const struct proc *p = h.p;
 		pb_put_string(resp, 1, proc_id(p));
@@ -877,10 +878,9 @@ static int h_state(const uint8_t *data, size_t len, pb_buf *resp)
 static int h_pids(const uint8_t *data, size_t len, pb_buf *resp)
 {
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
 	cleanup_hold struct hold h = {0};
-	int code = take_locked(&h, rq.id, NULL);
+	int code = take_req(data, len, &rq, &h, false);
+	pthread_mutex_unlock(&proc_lock);
 	if (code != RPC_OK)
 		return code;
 	cleanup_free pid_t *pids = NULL;
@@ -909,11 +909,8 @@ static int h_pids(const uint8_t *data, size_t len, pb_buf *resp)
 static int pause_resume(const uint8_t *data, size_t len, bool pause)
 {
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
 	cleanup_hold struct hold h = {0};
-	pthread_mutex_lock(&proc_lock);
-	int code = take(&h, rq.id, NULL);
+	int code = take_req(data, len, &rq, &h, false);
 	if (code == RPC_OK && h.t->init->state != (pause ? P_RUNNING : P_PAUSED))
 		code = status(RPC_FAILED_PRECONDITION, "task %s: not %s", h.t->id, pause ? "running" : "paused");
 	pthread_mutex_unlock(&proc_lock);
@@ -952,12 +949,8 @@ static int h_kill(const uint8_t *data, size_t len, pb_buf *resp)
 {
 	(void)resp;
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
-	int signal = (int)rq.f3;
 	cleanup_hold struct hold h = {0};
-	pthread_mutex_lock(&proc_lock);
-	int code = take(&h, rq.id, rq.exec_id);
+	int code = take_req(data, len, &rq, &h, true);
 	if (code == RPC_OK && h.p->state == P_STOPPED)
 		code = status(RPC_NOT_FOUND, "process %s: process already finished", proc_id(h.p));
 	else if (code == RPC_OK && !proc_is_init(h.p) && h.p->state == P_CREATED)
@@ -965,6 +958,7 @@ static int h_kill(const uint8_t *data, size_t len, pb_buf *resp)
 	pthread_mutex_unlock(&proc_lock);
 	if (code != RPC_OK)
 		return code;
+	int signal = (int)rq.f3;
 	if (proc_is_init(h.p)) {
 		int r = runtime_kill(&h.t->rt, h.t->id, signal, rq.f4 != 0);
 		return r < 0 ? code_of(r) : RPC_OK;
@@ -980,11 +974,8 @@ static int h_resize_pty(const uint8_t *data, size_t len, pb_buf *resp)
 {
 	(void)resp;
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
 	cleanup_hold struct hold h = {0};
-	pthread_mutex_lock(&proc_lock);
-	int code = take(&h, rq.id, rq.exec_id);
+	int code = take_req(data, len, &rq, &h, true);
 	if (code == RPC_OK && !h.p->console)
 		code = status(RPC_FAILED_PRECONDITION, "process %s: no terminal", proc_id(h.p));
 	if (code == RPC_OK && console_io_resize(h.p->console, (unsigned)rq.f3, (unsigned)rq.f4) < 0)
@@ -997,11 +988,8 @@ static int h_close_io(const uint8_t *data, size_t len, pb_buf *resp)
 {
 	(void)resp;
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
 	cleanup_hold struct hold h = {0};
-	pthread_mutex_lock(&proc_lock);
-	int code = take(&h, rq.id, rq.exec_id);
+	int code = take_req(data, len, &rq, &h, true);
 	if (code == RPC_OK && rq.f3 && h.p->has_fifo)
 		fifo_io_close_stdin(&h.p->fifo);
 	if (code == RPC_OK && rq.f3 && h.p->console)
@@ -1076,10 +1064,9 @@ static int h_shutdown(const uint8_t *data, size_t len, pb_buf *resp)
 static int h_stats(const uint8_t *data, size_t len, pb_buf *resp)
 {
 	cleanup_req struct req rq = {0};
-	if (decode_req(data, len, &rq) < 0)
-		return RPC_UNKNOWN;
 	cleanup_hold struct hold h = {0};
-	int code = take_locked(&h, rq.id, NULL);
+	int code = take_req(data, len, &rq, &h, false);
+	pthread_mutex_unlock(&proc_lock);
 	if (code != RPC_OK)
 		return code;
 	cleanup_free char *path = xasprintf("%s/config.json", h.t->bundle);
