@@ -46,10 +46,10 @@ export class BundleDirs {
     void rm(stale, { recursive: true, force: true }).catch(() => undefined);
   }
 
-  /** `<state>/tasks/<namespace>`, made once per berthd with the modes a bundle needs. */
-  async parentOf(namespace: string): Promise<string> {
+  /** Makes `<state>/tasks/<namespace>`, once per berthd, with the modes a bundle needs. */
+  private async makeParent(namespace: string): Promise<void> {
     const dir = join(this.state, 'tasks', namespace);
-    if (this.parents.has(dir)) return dir;
+    if (this.parents.has(dir)) return;
     // 0711 down to the bundle: see the state dir in daemon.ts (user-namespaced containers).
     // chmod after mkdir: berthd's umask (077) would strip the traverse bits.
     for (const d of [join(this.state, 'tasks'), dir]) {
@@ -57,7 +57,6 @@ export class BundleDirs {
       await chmod(d, 0o711);
     }
     this.parents.add(dir);
-    return dir;
   }
 
   /**
@@ -65,7 +64,7 @@ export class BundleDirs {
    * reused: a reused one holds rootfs/ (empty), config.json and an empty shim.address.
    */
   async make(namespace: string, path: string): Promise<boolean> {
-    await this.parentOf(namespace);
+    await this.makeParent(namespace);
     const entry = this.pool.pop();
     if (entry !== undefined && (await this.claim(entry, path))) return true;
     try {
@@ -74,7 +73,7 @@ export class BundleDirs {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       // Someone removed the parent since it was made: make it again.
       this.parents.clear();
-      await this.parentOf(namespace);
+      await this.makeParent(namespace);
       await mkdir(path, { mode: 0o711 });
     }
     await chmod(path, 0o711);
